@@ -1,0 +1,199 @@
+package realtime
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"runtime/debug"
+	"sync"
+
+	"github.com/vmkit/vmkit/mem"
+)
+
+// Options configure Prepare. The zero value works: 256 KiB of stack, 16 MiB
+// of heap reserve, the GC left alone.
+type Options struct {
+	// StackBytes is how much goroutine stack to grow and touch before the
+	// section; 0 means 256 KiB. The section should not use more.
+	StackBytes int
+	// HeapBytes is how much Go heap to fault in and leave free for the
+	// section's allocations; 0 means 16 MiB.
+	HeapBytes int
+	// GCPercent, when not 0, is passed to debug.SetGCPercent during
+	// Prepare; -1 turns the collector off until Release.
+	GCPercent int
+	// OnFault locks lazily (MCL_ONFAULT): pages are locked when first
+	// touched, so memory mapped later is not faulted in whole. The reserves
+	// are still touched, so they are locked and resident.
+	OnFault bool
+}
+
+const (
+	defaultStack = 256 << 10
+	defaultHeap  = 16 << 20
+	maxStack     = 512 << 20 // below the runtime's 1 GB maximum stack
+)
+
+// Validate reports the first option that cannot work.
+func (o Options) Validate() error {
+	switch {
+	case o.StackBytes < 0 || o.StackBytes > maxStack:
+		return fmt.Errorf("realtime: StackBytes %d: give 0 (default 256 KiB) up to 512 MiB", o.StackBytes)
+	case o.HeapBytes < 0:
+		return fmt.Errorf("realtime: HeapBytes %d: give 0 (default 16 MiB) or a positive size", o.HeapBytes)
+	case o.GCPercent < -1:
+		return fmt.Errorf("realtime: GCPercent %d: give 0 to leave the GC alone, -1 to turn it off, or a percentage", o.GCPercent)
+	}
+	return nil
+}
+
+func (o Options) withDefaults() Options {
+	if o.StackBytes == 0 {
+		o.StackBytes = defaultStack
+	}
+	if o.HeapBytes == 0 {
+		o.HeapBytes = defaultHeap
+	}
+	return o
+}
+
+var (
+	mu       sync.Mutex
+	prepared bool
+	stack    = defaultStack // bytes Run grows its stack by
+	oldGC    = 0            // GC percent before Prepare, when it changed it
+	gcSet    bool
+)
+
+// Prepare locks the process and reserves stack and heap, as the package
+// documentation describes. It fails without side effects when the lock
+// cannot be taken safely; the error then comes from mem.LockAll and names
+// RLIMIT_MEMLOCK and the remedies.
+func Prepare(opts Options) error {
+	if err := opts.Validate(); err != nil {
+		return err
+	}
+	opts = opts.withDefaults()
+	mu.Lock()
+	defer mu.Unlock()
+	flags := mem.Current | mem.Future
+	if opts.OnFault {
+		flags |= mem.OnFault
+	}
+	if err := mem.LockAll(flags); err != nil {
+		return fmt.Errorf("realtime: Prepare: %w", err)
+	}
+	reserveHeap(opts.HeapBytes)
+	stack = opts.StackBytes
+	growStack(stack)
+	if opts.GCPercent != 0 {
+		old := debug.SetGCPercent(opts.GCPercent)
+		if !gcSet {
+			oldGC, gcSet = old, true
+		}
+	}
+	prepared = true
+	return nil
+}
+
+// Prepared reports whether Prepare succeeded and Release has not run since.
+func Prepared() bool {
+	mu.Lock()
+	defer mu.Unlock()
+	return prepared
+}
+
+// Release undoes Prepare: it unlocks the process (ending the Future mode)
+// and restores the GC percentage.
+func Release() error {
+	mu.Lock()
+	defer mu.Unlock()
+	if !prepared {
+		return errors.New("realtime: Release without a successful Prepare")
+	}
+	if gcSet {
+		debug.SetGCPercent(oldGC)
+		gcSet = false
+	}
+	prepared = false
+	if err := mem.UnlockAll(); err != nil {
+		return fmt.Errorf("realtime: Release: %w", err)
+	}
+	return nil
+}
+
+// reserveHeap faults in n bytes of Go heap and frees it again, leaving the
+// pages in the runtime's free spans.
+func reserveHeap(n int) {
+	const piece = 256 << 10
+	hold := make([][]byte, 0, n/piece+1)
+	for n > 0 {
+		b := make([]byte, min(piece, n))
+		for i := 0; i < len(b); i += 1024 {
+			b[i] = 1
+		}
+		hold = append(hold, b)
+		n -= len(b)
+	}
+	runtime.KeepAlive(hold)
+	hold = nil
+	runtime.GC()
+}
+
+// frame is the stack each growStack call takes.
+const frame = 16 << 10
+
+// growStack makes the goroutine's stack at least n bytes deep and writes to
+// every page of it. The result is returned so that the compiler cannot drop
+// the writes.
+//
+//go:noinline
+func growStack(n int) byte {
+	var buf [frame]byte
+	for i := 0; i < len(buf); i += 512 {
+		buf[i] = byte(i)
+	}
+	if n > frame {
+		return growStack(n-frame) + buf[n%frame]
+	}
+	return buf[n%frame]
+}
+
+// Faults are the page faults a section took on its thread.
+type Faults struct {
+	// Minor faults were resolved without I/O: a page was allocated,
+	// copied for copy-on-write, or found in the page cache.
+	Minor int64
+	// Major faults needed I/O to read the page.
+	Major int64
+}
+
+// String reads like "0 minor, 0 major".
+func (f Faults) String() string { return fmt.Sprintf("%d minor, %d major", f.Minor, f.Major) }
+
+// Run runs fn on a goroutine locked to its OS thread, after growing that
+// goroutine's stack by the prepared amount (256 KiB before any Prepare), and
+// returns the page faults the thread took during fn. It runs fn on the
+// calling goroutine: fn's own goroutines are not measured. Run works without
+// Prepare too, which shows what the preparation saves.
+func Run(fn func()) (Faults, error) {
+	if fn == nil {
+		return Faults{}, errors.New("realtime: Run(nil)")
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	mu.Lock()
+	n := stack
+	mu.Unlock()
+	growStack(n)
+	before, err := threadFaults()
+	if err != nil {
+		return Faults{}, err
+	}
+	fn()
+	after, err := threadFaults()
+	if err != nil {
+		return Faults{}, err
+	}
+	return Faults{Minor: after.Minor - before.Minor, Major: after.Major - before.Major}, nil
+}

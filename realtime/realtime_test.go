@@ -1,0 +1,170 @@
+package realtime_test
+
+import (
+	"fmt"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/vmkit/vmkit/internal/testchild"
+	"github.com/vmkit/vmkit/mem"
+	"github.com/vmkit/vmkit/realtime"
+)
+
+func TestMain(m *testing.M) { testchild.Main(m) }
+
+// section uses about 128 KiB of stack and 4 MiB of heap, writing to both.
+func section() {
+	sinkByte = deep(8)
+	bufs := make([][]byte, 0, 64)
+	for range 64 {
+		b := make([]byte, 64<<10)
+		for i := 0; i < len(b); i += 256 {
+			b[i] = byte(i)
+		}
+		bufs = append(bufs, b)
+	}
+	sinkByte += bufs[63][256]
+}
+
+var sinkByte byte
+
+//go:noinline
+func deep(n int) byte {
+	var frame [16 << 10]byte
+	for i := range frame {
+		frame[i] = byte(i + n)
+	}
+	if n > 1 {
+		return deep(n-1) + frame[n]
+	}
+	return frame[n]
+}
+
+func init() {
+	testchild.Register("prepared", func() int {
+		opts := realtime.Options{StackBytes: 256 << 10, HeapBytes: 32 << 20, GCPercent: -1}
+		if err := realtime.Prepare(opts); err != nil {
+			fmt.Println("prepare:", err)
+			return 1
+		}
+		locked, _ := mem.Locked()
+		fmt.Printf("locked=%d\n", locked)
+		// The first run may settle runtime state (e.g. the stack size of
+		// this goroutine); every later run must be free of faults.
+		f, err := realtime.Run(section)
+		if err != nil {
+			fmt.Println("run:", err)
+			return 1
+		}
+		fmt.Printf("warmup=%d,%d\n", f.Minor, f.Major)
+		worst := realtime.Faults{}
+		for range 5 {
+			// Between sections, outside the deadline, give the section's
+			// garbage back to the reserve.
+			runtime.GC()
+			f, _ := realtime.Run(section)
+			worst.Minor = max(worst.Minor, f.Minor)
+			worst.Major = max(worst.Major, f.Major)
+		}
+		fmt.Printf("faults=%d,%d\n", worst.Minor, worst.Major)
+		if err := realtime.Release(); err != nil {
+			fmt.Println("release:", err)
+			return 1
+		}
+		after, _ := mem.Locked()
+		fmt.Printf("released=%d\n", after)
+		return 0
+	})
+	testchild.Register("unprepared", func() int {
+		f, err := realtime.Run(section)
+		if err != nil {
+			fmt.Println("run:", err)
+			return 1
+		}
+		fmt.Printf("faults=%d,%d\n", f.Minor, f.Major)
+		return 0
+	})
+	testchild.Register("unprivileged", func() int {
+		err := realtime.Prepare(realtime.Options{})
+		fmt.Printf("prepared=%v\n", realtime.Prepared())
+		fmt.Printf("err=%v\n", err)
+		locked, _ := mem.Locked()
+		fmt.Printf("locked=%d\n", locked)
+		return 0
+	})
+}
+
+func kv(out string) map[string]string {
+	m := map[string]string{}
+	for _, l := range strings.Split(out, "\n") {
+		if k, v, ok := strings.Cut(l, "="); ok {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+// The seed's promise: a prepared section that stays within its reserves
+// takes no page fault at all; the same section unprepared takes many.
+func TestPreparedSectionTakesNoFaults(t *testing.T) {
+	out, code := testchild.Output(t, testchild.Command(t, "prepared", nil))
+	m := kv(out)
+	if code != 0 {
+		t.Fatalf("prepared child failed (exit %d):\n%s", code, out)
+	}
+	if m["faults"] != "0,0" {
+		t.Fatalf("prepared section took faults (minor,major) = %s, want 0,0\n%s", m["faults"], out)
+	}
+	if m["locked"] == "0" || m["released"] != "0" {
+		t.Fatalf("lock accounting: locked=%s released=%s\n%s", m["locked"], m["released"], out)
+	}
+	out, code = testchild.Output(t, testchild.Command(t, "unprepared", nil))
+	m = kv(out)
+	var minor, major int
+	if _, err := fmt.Sscanf(m["faults"], "%d,%d", &minor, &major); err != nil || code != 0 {
+		t.Fatalf("unprepared child: %q (exit %d)", out, code)
+	}
+	if minor < 100 {
+		t.Fatalf("unprepared section took only %d minor faults; the comparison proves nothing", minor)
+	}
+	t.Logf("unprepared: %d minor, %d major; prepared: 0, 0", minor, major)
+}
+
+// Without the privilege to lock a Go process, Prepare refuses and changes
+// nothing.
+func TestPrepareRefusesUnprivileged(t *testing.T) {
+	out, code := testchild.Output(t, testchild.Command(t, "unprivileged", testchild.Unprivileged(t, 8<<20)))
+	m := kv(out)
+	if code != 0 || m["prepared"] != "false" || m["locked"] != "0" {
+		t.Fatalf("unprivileged Prepare: exit %d\n%s", code, out)
+	}
+	if !strings.Contains(m["err"], "RLIMIT_MEMLOCK") || !strings.Contains(m["err"], "CAP_IPC_LOCK") {
+		t.Fatalf("error lacks the limit and the remedy: %s", m["err"])
+	}
+}
+
+func TestOptionsValidate(t *testing.T) {
+	for name, o := range map[string]realtime.Options{
+		"negative stack": {StackBytes: -1},
+		"huge stack":     {StackBytes: 1 << 40},
+		"negative heap":  {HeapBytes: -1},
+		"bad gc":         {GCPercent: -5},
+	} {
+		if o.Validate() == nil {
+			t.Errorf("%s: accepted", name)
+		}
+		if realtime.Prepare(o) == nil {
+			t.Errorf("%s: Prepare accepted", name)
+		}
+	}
+	if (realtime.Options{}).Validate() != nil {
+		t.Fatal("zero Options rejected")
+	}
+	if realtime.Release() == nil {
+		t.Fatal("Release without Prepare succeeded")
+	}
+	if _, err := realtime.Run(nil); err == nil {
+		t.Fatal("Run(nil) succeeded")
+	}
+}
