@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -306,6 +307,10 @@ func adviseRange(p unsafe.Pointer, n uintptr, a Advice) error {
 // each chunk packs into whole words.
 const mincoreChunk = 64 << 10
 
+// vecPool keeps mincore's byte-per-page vectors warm: a fresh vector costs
+// the kernel a page fault per 4096 entries inside the system call.
+var vecPool = sync.Pool{New: func() any { v := make([]byte, mincoreChunk); return &v }}
+
 // Resident reports which pages of b are in RAM (mincore(2)), widened to
 // whole pages. For a file mapping it is the page cache's residency, but only
 // when the caller owns the file or may write it: otherwise the kernel
@@ -322,7 +327,9 @@ func residentRange(p unsafe.Pointer, n uintptr) (Residency, error) {
 	start, length := sys.Pages(p, n)
 	pages := int(length / uintptr(pageSize))
 	r := NewResidency(pages)
-	vec := make([]byte, min(pages, mincoreChunk))
+	vp := vecPool.Get().(*[]byte)
+	defer vecPool.Put(vp)
+	vec := *vp
 	head := uintptr(p) - start // p lies head bytes into its first page
 	for first := 0; first < pages; first += mincoreChunk {
 		cnt := min(mincoreChunk, pages-first)

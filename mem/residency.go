@@ -1,6 +1,7 @@
 package mem
 
 import (
+	"encoding/binary"
 	"iter"
 	"math/bits"
 	"strconv"
@@ -115,31 +116,39 @@ func (r Residency) String() string {
 // index first (a multiple of 64). Only bit 0 of each byte counts: the kernel
 // leaves the others undefined.
 func (r Residency) packVec(first int, vec []byte) {
-	w := first >> 6
-	for len(vec) >= 64 {
+	words := r.words[first>>6:]
+	full := len(vec) / 64
+	packWords(words[:full], vec[:full*64])
+	if rest := vec[full*64:]; len(rest) > 0 {
 		var x uint64
-		for k := 0; k < 8; k++ {
-			x |= uint64(gather8(vec[k*8:k*8+8])) << (8 * k)
-		}
-		r.words[w] = x
-		w++
-		vec = vec[64:]
-	}
-	if len(vec) > 0 {
-		var x uint64
-		for k, b := range vec {
+		for k, b := range rest {
 			x |= uint64(b&1) << k
 		}
-		r.words[w] = x
+		words[full] = x
 	}
 }
 
-// gather8 packs bit 0 of eight bytes into one byte, byte k to bit k.
-func gather8(b []byte) byte {
-	_ = b[7]
-	x := uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
-		uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
+// packWordsGeneric is packWords in portable Go: eight multiplications per
+// word.
+func packWordsGeneric(dst []uint64, src []byte) {
+	for w := range dst {
+		v := src[w*64 : w*64+64 : w*64+64]
+		dst[w] = gather8(binary.LittleEndian.Uint64(v[0:8])) |
+			gather8(binary.LittleEndian.Uint64(v[8:16]))<<8 |
+			gather8(binary.LittleEndian.Uint64(v[16:24]))<<16 |
+			gather8(binary.LittleEndian.Uint64(v[24:32]))<<24 |
+			gather8(binary.LittleEndian.Uint64(v[32:40]))<<32 |
+			gather8(binary.LittleEndian.Uint64(v[40:48]))<<40 |
+			gather8(binary.LittleEndian.Uint64(v[48:56]))<<48 |
+			gather8(binary.LittleEndian.Uint64(v[56:64]))<<56
+	}
+}
+
+// gather8 packs bit 0 of the eight bytes of x into the low byte of the
+// result, byte k to bit k.
+func gather8(x uint64) uint64 {
 	x &= 0x0101010101010101
-	// Each set bit 8k moves to bit 56+k; no two partial products collide.
-	return byte((x * 0x0102040810204080) >> 56)
+	// Each set bit 8k moves to bit 56+k; no two partial products collide,
+	// so no carry disturbs the top byte.
+	return (x * 0x0102040810204080) >> 56
 }

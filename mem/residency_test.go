@@ -81,3 +81,28 @@ func TestResidencyAtOutOfRangePanics(t *testing.T) {
 	}()
 	mem.NewResidency(10).At(10)
 }
+
+func TestPackWordsMatchesGeneric(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, words := range []int{0, 1, 3, 64} {
+		src := make([]byte, words*64)
+		for i := range src {
+			src[i] = byte(rng.Uint32()) // undefined high bits must not matter
+		}
+		got := make([]uint64, words)
+		want := make([]uint64, words)
+		mem.PackWordsForTest(got, src)
+		mem.PackWordsGenericForTest(want, src)
+		for i := range got {
+			for b := range 64 {
+				bit := got[i]>>b&1 == 1
+				if bit != (src[i*64+b]&1 == 1) {
+					t.Fatalf("words=%d: word %d bit %d = %v, byte %#x", words, i, b, bit, src[i*64+b])
+				}
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("words=%d: packWords %x, generic %x", words, got, want)
+		}
+	}
+}

@@ -1,0 +1,7 @@
+package mem
+
+// Hooks for the external tests.
+var (
+	PackWordsForTest        = packWords
+	PackWordsGenericForTest = packWordsGeneric
+)
