@@ -577,3 +577,43 @@ func TestErrorText(t *testing.T) {
 		t.Fatalf("%q", e.Error())
 	}
 }
+
+// Close racing with readers and writers: every call either completes or
+// returns ErrClosed; none touches unmapped memory.
+func TestConcurrentCloseIsSafe(t *testing.T) {
+	for range 20 {
+		m, err := mem.Map(16*ps, mem.Read|mem.Write, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 4)
+		for g := range 4 {
+			go func() {
+				buf := make([]byte, ps)
+				for i := range 200 {
+					var err error
+					if (i+g)%2 == 0 {
+						_, err = m.WriteAt(buf, int64(i%16*ps))
+					} else {
+						_, err = m.ReadAt(buf, int64(i%16*ps))
+					}
+					if err != nil && !errors.Is(err, mem.ErrClosed) {
+						done <- err
+						return
+					}
+					if _, err := m.Resident(); err != nil && !errors.Is(err, mem.ErrClosed) {
+						done <- err
+						return
+					}
+				}
+				done <- nil
+			}()
+		}
+		m.Close()
+		for range 4 {
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}

@@ -497,3 +497,31 @@ func main() {
 		t.Fatalf("cgo binary: Sbrk did not refuse: %s", out)
 	}
 }
+
+func init() {
+	testchild.Register("setlimit", func() int {
+		err := mem.SetLockLimit(mem.Limit{Soft: 64 << 10, Hard: 1 << 20})
+		l, _ := mem.LockLimit()
+		fmt.Printf("lower err=%v\n", err)
+		fmt.Printf("lower now=%s\n", l)
+		err = mem.SetLockLimit(mem.Limit{Soft: 2 << 20, Hard: 2 << 20})
+		fmt.Printf("raise errno=%s\n", errnoName(err))
+		fmt.Printf("raise text=%s\n", errText(err))
+		l, _ = mem.LockLimit()
+		fmt.Printf("after now=%s\n", l)
+		return 0
+	})
+}
+
+// An unprivileged process may lower its memlock limit but not raise the
+// hard one; the error says what privilege that takes.
+func TestSetLockLimitUnprivileged(t *testing.T) {
+	out, code := testchild.Output(t, testchild.Command(t, "setlimit", testchild.Unprivileged(t, 1<<20)))
+	kv := childLines(t, out)
+	if code != 0 || kv["lower err"] != "<nil>" || kv["lower now"] != "64 KiB/1 MiB" {
+		t.Fatalf("lowering the limit (exit %d):\n%s", code, out)
+	}
+	if kv["raise errno"] != "EPERM" || !strings.Contains(kv["raise text"], "CAP_SYS_RESOURCE") || kv["after now"] != "64 KiB/1 MiB" {
+		t.Fatalf("raising the hard limit:\n%s", out)
+	}
+}
