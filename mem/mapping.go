@@ -32,6 +32,8 @@ type Mapping struct {
 	flags Flags
 	// file reports whether a file backs the mapping.
 	file bool
+	// release, when set, unmaps an adopted mapping instead of munmap.
+	release func() error
 }
 
 // Len is the length in bytes that was asked for (or set by Remap); 0 after

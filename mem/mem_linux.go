@@ -145,6 +145,29 @@ func MapFile(f *os.File, offset int64, length int, prot Prot, flags Flags) (*Map
 	return &Mapping{base: p, size: size, head: head, length: length, prot: prot, flags: flags, file: true}, nil
 }
 
+// Adopt wraps memory that was mapped by other means, such as a System V
+// segment attached with shmat(2), as a Mapping, so that protection, locking,
+// residency and advice work on it unchanged. b must start on a page
+// boundary. Close calls release (for example shmdt) instead of munmap, once;
+// Remap is refused. prot should be the protection the memory was mapped
+// with; it is what Prot reports until Protect changes it.
+func Adopt(b []byte, prot Prot, release func() error) (*Mapping, error) {
+	if len(b) == 0 {
+		return nil, errors.New("mem: Adopt of empty memory")
+	}
+	if release == nil {
+		return nil, errors.New("mem: Adopt needs a release function that unmaps the memory")
+	}
+	p := unsafe.Pointer(unsafe.SliceData(b))
+	if uintptr(p)%uintptr(pageSize) != 0 {
+		return nil, fmt.Errorf("mem: Adopt: memory at %#x does not start on a page boundary", uintptr(p))
+	}
+	if err := checkProt(prot); err != nil {
+		return nil, err
+	}
+	return &Mapping{base: p, size: roundUp(uintptr(len(b))), length: len(b), prot: prot, release: release}, nil
+}
+
 // control runs fn with f's descriptor without changing its mode (f.Fd would
 // make it blocking).
 func control(f *os.File, fn func(fd int)) error {
@@ -495,6 +518,9 @@ func (m *Mapping) Remap(newLength int) error {
 	if m.base == nil {
 		return ErrClosed
 	}
+	if m.release != nil {
+		return errors.New("mem: Remap of adopted memory: only memory mapped by Map or MapFile can be remapped")
+	}
 	newSize := m.head + uintptr(newLength)
 	if !m.file {
 		newSize = roundUp(uintptr(newLength))
@@ -524,6 +550,13 @@ func (m *Mapping) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.base == nil {
+		return nil
+	}
+	if m.release != nil {
+		if err := m.release(); err != nil {
+			return fmt.Errorf("mem: Close of adopted memory at %#x: %w", uintptr(m.base), err)
+		}
+		m.base = nil
 		return nil
 	}
 	if err := unix.MunmapPtr(m.base, m.size); err != nil {

@@ -113,3 +113,6 @@ func (m *Mapping) ReadAt(p []byte, off int64) (int, error) { return 0, errNotSup
 
 // WriteAt is not supported on this system.
 func (m *Mapping) WriteAt(p []byte, off int64) (int, error) { return 0, errNotSupported }
+
+// Adopt is not supported on this system.
+func Adopt(b []byte, prot Prot, release func() error) (*Mapping, error) { return nil, errNotSupported }

@@ -496,7 +496,7 @@ func TestLockLimitRoundTrip(t *testing.T) {
 	}
 	var r unix.Rlimit
 	unix.Getrlimit(unix.RLIMIT_MEMLOCK, &r)
-	if (l.Soft != mem.Unlimited && uint64(l.Soft) != r.Cur) || (l.Hard != mem.Unlimited && uint64(l.Hard) != r.Max) {
+	if (l.Soft != mem.Unlimited && uint64(l.Soft) != uint64(r.Cur)) || (l.Hard != mem.Unlimited && uint64(l.Hard) != uint64(r.Max)) {
 		t.Fatalf("LockLimit = %v, getrlimit = %+v", l, r)
 	}
 	if err := mem.SetLockLimit(mem.Limit{Soft: 10, Hard: 5}); err == nil {
@@ -615,5 +615,37 @@ func TestConcurrentCloseIsSafe(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+	}
+}
+
+func TestAdopt(t *testing.T) {
+	raw, err := unix.Mmap(-1, 0, 4*ps, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	released := 0
+	m, err := mem.Adopt(raw, mem.Read|mem.Write, func() error { released++; return unix.Munmap(raw) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Lock(); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := m.Resident(); !r.All() || r.Len() != 4 {
+		t.Fatalf("adopted memory: %v", r)
+	}
+	if err := m.Remap(8 * ps); err == nil {
+		t.Fatal("Remap of adopted memory succeeded")
+	}
+	m.Close()
+	m.Close()
+	if released != 1 {
+		t.Fatalf("release ran %d times, want once", released)
+	}
+	if _, err := mem.Adopt(raw[1:], mem.Read, func() error { return nil }); err == nil {
+		t.Fatal("Adopt of unaligned memory succeeded")
+	}
+	if _, err := mem.Adopt(nil, mem.Read, func() error { return nil }); err == nil {
+		t.Fatal("Adopt(nil) succeeded")
 	}
 }
