@@ -1,0 +1,140 @@
+// Package secret keeps keys and passwords in memory that the kernel will not
+// write to swap, leave in a core dump or copy into a forked child, behind
+// guard pages and canaries that catch an overflow at either edge, and wipes
+// it when the secret is destroyed.
+//
+//	k, err := secret.NewRandom(32)   // locked, dump-excluded, wiped on fork
+//	if err != nil { ... }            // a *LockError names the limit and the remedies
+//	defer k.Destroy()                // checks the canary, wipes, unlocks, unmaps
+//	err = k.With(func(b []byte) error { return use(b) })
+//
+// The peers are awnumar/memguard, libsodium's sodium_malloc and OpenSSL's
+// secure heap. This package answers what their users complain about: a
+// failed mlock comes back at once as an error that says what limit was hit
+// and how to lift it (never a hang or a panic); a degraded mode runs where
+// the memlock limit is tiny, but only when asked; small secrets are packed
+// many to a page instead of costing three mappings and two or more pages
+// each; and secrets are wiped in forked children.
+//
+// # Structures
+//
+// A Buffer is one secret. It is standalone or packed.
+//
+// A standalone buffer owns one mapping of whole pages:
+//
+//	| guard page | canary ........ data | guard page |
+//	  PROT_NONE    locked, MADV_DONTDUMP,   PROT_NONE
+//	               MADV_WIPEONFORK
+//
+// The data sits flush against the rear guard, so a write one byte past its
+// end faults; the canary fills the rest of the data pages in front of it, so
+// a write before its start changes the canary, which Destroy checks. The
+// guards are never locked and cost no memory. In /proc/self/smaps the data
+// pages show VmFlags lo, dd and wf, the guards ---p. ReadOnly, NoAccess and
+// ReadWrite change the protection of the data pages alone (r--p, ---p, rw-p).
+//
+// A packed buffer is a slot in an arena, as in OpenSSL's secure heap. An
+// arena is one mapping of 512 data pages between two guard pages, marked
+// MADV_DONTDUMP and MADV_WIPEONFORK as a whole. Pages are handed out in
+// order; a page is opened and locked only when it is first needed, so an
+// arena costs address space, not locked memory, until it fills. Pages not
+// yet handed out stay PROT_NONE and act as part of the rear guard. Each page
+// in use belongs to one size class (a multiple of 16 bytes, up to a page
+// less 32 bytes) and is cut into slots between canaries:
+//
+//	| canary | slot 0 | canary | slot 1 | canary | ... | canary |
+//
+// A secret sits at the end of its slot, so the byte after it is canary too,
+// and With and Destroy check both sides. The canary is a random 16-byte
+// pattern laid by address (byte a holds pattern[a%16]): every byte of a page
+// not inside a live secret is canary, a freed slot is wiped by writing the
+// canary back over it, and an empty page can change class without being
+// formatted. Ten thousand 32-byte keys take 118 pages of one arena: four
+// mappings instead of thirty thousand (the default vm.max_map_count is
+// 65,530).
+//
+// Page protection is per page, so a packed buffer's ReadOnly or NoAccess is
+// a wish counted on its page: the page is as open as its most demanding
+// secret needs (rw-p while any wants writing or is inside With, r--p while
+// any wants reading, ---p when all are sealed). Options.Standalone gives a
+// secret protection of its own.
+//
+// Buffers whose memory cannot be locked live, when Options.AllowUnlocked
+// allows it, in a second set of arenas (or standalone mappings) that are
+// guarded, dump-excluded and wiped on fork like the others, and not locked.
+// Buffer.Locked tells which one a caller got; Stats counts them.
+//
+// With Options.Backing set to MemfdSecret, a standalone buffer's data pages
+// come from memfd_secret(2), mapped over the middle of a PROT_NONE
+// reservation that provides the guards. The kernel removes these pages from
+// its direct map, locks them and leaves them out of core dumps. The mapping
+// is shared, so MADV_WIPEONFORK does not apply; MADV_DONTFORK leaves it out
+// of a child altogether.
+//
+// Every live buffer is on one list, so that Purge can destroy them all. The
+// package installs nothing on import: no init function, no signal handler.
+// PurgeOnSignal installs one for SIGINT and SIGTERM when called.
+//
+// An Enclave is a secret encrypted at rest (XChaCha20-Poly1305) in ordinary
+// memory. Its key is one per process, a standalone sealed buffer opened only
+// while Seal or Open runs. Enclaves cost no locked memory: keep many secrets
+// sealed and open the one in use.
+//
+// # States
+//
+// A buffer is live, then destroyed. While live it rests in one of three
+// protections (ReadWrite after creation, ReadOnly, NoAccess), and With opens
+// it for reading and writing while calls run (opens > 0), then restores the
+// resting protection. Destroy during With marks it doomed; the last With to
+// return destroys it, so memory is never unmapped under a running function.
+//
+// # Creating a standalone buffer (Options.New)
+//
+//	S1. mmap guard+data+guard pages, PROT_NONE.
+//	S2. mprotect the data pages read-write; the guards stay PROT_NONE.
+//	S3. madvise MADV_DONTDUMP and MADV_WIPEONFORK on the data pages.
+//	S4. mlock the data pages. On failure: unmap and return a *LockError, or
+//	    in the degraded mode keep the pages unlocked.
+//	S5. Write the canary in front of the data, then the data (NewFrom copies
+//	    the caller's bytes and wipes them; NewRandom has getrandom(2) write
+//	    straight into the page).
+//
+// Nothing is written into the pages before S4, so no byte of a secret is
+// ever in memory that is not yet protected.
+//
+// # Creating a packed buffer: the fast path and the slow path
+//
+//	P1. Fast: take a free slot from a page of the size class. No system call.
+//	P2. Slow: no page of the class has room. Take an empty page from an
+//	    arena, or (P2b) open, lock and fill with canary the next page of the
+//	    newest arena, or (P2a) reserve a new arena first. A lock failure is a
+//	    *LockError, or, in the degraded mode, a retry in the unlocked arenas.
+//	P3. Count the new secret's wish for write access on its page, which
+//	    makes the page writable if it was not, and zero the data.
+//
+// # Destroying (Destroy)
+//
+//	D1. Make the memory writable and check the canary before the data (and
+//	    after it, for a packed buffer).
+//	D2. Wipe: standalone data is zeroed; a packed slot is overwritten with
+//	    canary from the canary before it to the one after it, which also
+//	    repairs damage to either.
+//	D3. Standalone: munmap, which also unlocks. Packed (P4, P5): return the
+//	    slot to its page; an empty page goes back to its arena unless it is
+//	    its class's only page (so that a create/destroy loop makes no system
+//	    call); an empty arena is unmapped unless it is the last one.
+//	D4. Remove the buffer from the live list.
+//
+// # What it cannot do
+//
+// Go copies what it likes: a secret passed by value, converted to a string,
+// or handed to a function that copies it (a hash, a cipher's key schedule)
+// lands on the Go heap or stack, out of reach of this package. Keep secrets
+// in a Buffer and pass the slice. The enclave's cipher keeps its key copy on
+// the heap for the duration of a call (wiped afterwards) and derives per-call
+// subkeys that cannot be wiped; Go 1.26's runtime/secret, once it leaves
+// GOEXPERIMENT, is the answer to that. /proc/PID/mem and ptrace can read
+// anonymous pages whatever their protection (root or the same user with
+// ptrace rights); memfd_secret pages are out of their reach. Locked memory
+// does not survive hibernation unencrypted.
+package secret
