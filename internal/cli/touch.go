@@ -1,0 +1,171 @@
+package cli
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vmkit/vmkit/internal/pagecache"
+)
+
+// target is a file found by the first walk of touch and lock.
+type target struct {
+	path     string
+	size     int64
+	off, len int64
+	failed   atomic.Bool // an error was reported for it already
+}
+
+// collect walks the roots and returns the regular files with their spans.
+func collect(e *env, roots []string, o pagecache.Options, st *pagecache.Stats) []*target {
+	var mu sync.Mutex
+	var ts []*target
+	pagecache.Walk(roots, o, pagecache.Handler{
+		Visit: func(en *pagecache.Entry) error {
+			t := &target{path: en.Path, size: en.Size, off: en.Off, len: en.Len}
+			mu.Lock()
+			ts = append(ts, t)
+			mu.Unlock()
+			return nil
+		},
+		Error: func(err error) { e.errorf("%v", err) },
+		Warn:  func(msg string) { e.errorf("warning: %s", msg) },
+	}, st)
+	return ts
+}
+
+// parallel runs fn(i) for i in [0, n) on workers goroutines.
+func parallel(n, workers int, fn func(worker, i int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := range min(workers, max(n, 1)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				fn(w, i)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// measureTargets measures every target that has not failed and adds it to c.
+func measureTargets(e *env, ts []*target, o pagecache.Options, c *collector, errs *atomic.Int64) {
+	workers := o.Workers
+	if workers == 0 {
+		workers = pagecache.DefaultWorkers()
+	}
+	parallel(len(ts), workers, func(_, i int) {
+		t := ts[i]
+		if t.failed.Load() {
+			return
+		}
+		en, err := pagecache.Open(t.path, &o)
+		if err == nil {
+			var r pagecache.Result
+			r, err = en.Measure(&o)
+			if err == nil {
+				c.add(en, r)
+			}
+			en.Close()
+		}
+		if err != nil {
+			errs.Add(1)
+			e.errorf("%v", err)
+		}
+	})
+}
+
+// Reading is cut into chunks so that the workers share a large file; each
+// reads its chunk with pread into a buffer of its own.
+const (
+	touchChunk   = 16 << 20
+	touchBuf     = 1 << 20
+	touchWorkers = 8
+)
+
+type chunk struct {
+	t        *target
+	off, len int64
+}
+
+// runTouch reads every page of the files into the page cache and reports the
+// throughput and the residency after.
+func runTouch(e *env, args []string) int {
+	var wf walkFlags
+	wf.cmd = "touch"
+	fs := newFlags(e, wf.cmd)
+	wf.register(fs)
+	if code := parse(e, fs, args); code >= 0 {
+		return code
+	}
+	o, roots, code := wf.options(e, fs.Args(), false)
+	if code >= 0 {
+		return code
+	}
+	o.Pages = wf.verbose
+	start := time.Now()
+	var st pagecache.Stats
+	ts := collect(e, roots, o, &st)
+
+	var chunks []chunk
+	var total int64
+	for _, t := range ts {
+		total += t.len
+		for off := t.off; off < t.off+t.len; off += touchChunk {
+			chunks = append(chunks, chunk{t: t, off: off, len: min(touchChunk, t.off+t.len-off)})
+		}
+	}
+	prog := startProgress(e, "touch", int64(len(ts)), total, wf.quiet)
+	workers := touchWorkers
+	if o.Workers > 0 {
+		workers = o.Workers
+	}
+	bufs := make([][]byte, workers)
+	var read, errs atomic.Int64
+	readStart := time.Now()
+	parallel(len(chunks), workers, func(w, i int) {
+		ch := chunks[i]
+		if ch.t.failed.Load() {
+			return
+		}
+		if bufs[w] == nil {
+			bufs[w] = make([]byte, touchBuf)
+		}
+		en, err := pagecache.Open(ch.t.path, &o)
+		var n int64
+		if err == nil {
+			n, err = pagecache.ReadSpan(en.Fd(), ch.off, ch.len, bufs[w])
+			en.Close()
+		}
+		read.Add(n)
+		files := int64(0)
+		if ch.off+ch.len == ch.t.off+ch.t.len {
+			files = 1
+		}
+		prog.add(files, n)
+		if err != nil && !ch.t.failed.Swap(true) {
+			errs.Add(1)
+			e.errorf("read %s: %v", ch.t.path, err)
+		}
+	})
+	readTime := time.Since(readStart)
+	prog.finish()
+
+	c := &collector{list: wf.json || wf.verbose, bars: wf.verbose}
+	measureTargets(e, ts, o, c, &errs)
+	s := c.summary(&st, methodName(&o))
+	s.Errors += errs.Load()
+	s.elapsed = time.Since(start)
+	ts2 := &touchSummary{Bytes: read.Load(), Seconds: readTime.Seconds()}
+	if ts2.Seconds > 0 {
+		ts2.BytesPerSecond = float64(ts2.Bytes) / ts2.Seconds
+	}
+	s.Touch = ts2
+	return finish(e, &wf, c, s, false)
+}

@@ -1,0 +1,532 @@
+package pagecache
+
+import (
+	"errors"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// The walk is described in the package documentation, "The walk".
+
+// Handler receives what Walk finds. Its functions are called from several
+// goroutines at once.
+type Handler struct {
+	// Visit is called once for every regular file, with the file open. The
+	// *Entry is reused after Visit returns. An error it returns is passed
+	// to Error and counted.
+	Visit func(e *Entry) error
+	// Error is called once for every entry that cannot be used; nil drops
+	// them (they are still counted).
+	Error func(err error)
+	// Warn, if not nil, is told about odd but harmless finds, such as a
+	// symlink loop.
+	Warn func(msg string)
+}
+
+// batchSize is how many names of one directory make a job of their own.
+const batchSize = 64
+
+// direntBuf is the size of each worker's getdents64 buffer.
+const direntBuf = 64 << 10
+
+// dirRef is an open directory shared by the jobs that work in it.
+type dirRef struct {
+	fd      int    // open O_DIRECTORY, or AT_FDCWD for the roots' pseudo directory
+	path    string // as the user sees it; "" for the roots' pseudo directory
+	dev     uint64 // the directory's device
+	rootDev uint64 // the device of the root it was reached from (OneFilesystem)
+	fsType  int64  // statfs magic of the directory's filesystem
+	refs    atomic.Int32
+}
+
+func (d *dirRef) retain() { d.refs.Add(1) }
+
+func (d *dirRef) release() {
+	if d.refs.Add(-1) == 0 && d.fd != unix.AT_FDCWD {
+		unix.Close(d.fd)
+	}
+}
+
+// join is the path of name inside d.
+func (d *dirRef) join(name string) string {
+	switch {
+	case d.path == "":
+		return name
+	case strings.HasSuffix(d.path, "/"):
+		return d.path + name
+	}
+	return d.path + "/" + name
+}
+
+// name is one directory entry waiting for a worker.
+type name struct {
+	name   string
+	dtype  uint8 // DT_REG, or DT_UNKNOWN/DT_LNK for an entry to stat first
+	follow bool  // the entry was reached through a symlink: open it following links
+}
+
+// job is either a directory to enter (sub != "") or a batch of names in an
+// open directory. A job holds one reference to dir.
+type job struct {
+	dir    *dirRef
+	sub    string // a directory to open relative to dir
+	follow bool   // sub was reached through a symlink
+	root   bool   // sub is a root named by the user
+	names  []name // a batch of entries of dir
+	roots  bool   // names are roots: stat them and report special files
+}
+
+type devIno struct{ dev, ino uint64 }
+
+type walker struct {
+	o     *Options
+	h     Handler
+	stats *Stats
+
+	mu      sync.Mutex
+	cond    sync.Cond
+	stack   []job
+	pending int // jobs on the stack plus jobs being worked on
+
+	seenMu    sync.Mutex
+	seenDirs  map[devIno]string // every directory entered, with its path
+	seenFiles map[devIno]struct{}
+}
+
+// Walk visits every regular file named by roots or found below them, in
+// parallel, and counts the rest in st. It returns an error only for invalid
+// options; problems with entries go to h.Error. Roots that are symbolic
+// links are followed.
+func Walk(roots []string, o Options, h Handler, st *Stats) error {
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	if h.Visit == nil {
+		h.Visit = func(*Entry) error { return nil }
+	}
+	w := &walker{o: &o, h: h, stats: st, seenDirs: map[devIno]string{}, seenFiles: map[devIno]struct{}{}}
+	w.cond.L = &w.mu
+	cwd := &dirRef{fd: unix.AT_FDCWD}
+	cwd.refs.Store(1 << 30) // never closed
+	for i := 0; i < len(roots); i += batchSize {
+		b := make([]name, 0, batchSize)
+		for _, r := range roots[i:min(i+batchSize, len(roots))] {
+			b = append(b, name{name: r, follow: true})
+		}
+		w.push(job{dir: cwd, names: b, roots: true})
+	}
+	n := o.Workers
+	if n == 0 {
+		n = DefaultWorkers()
+	}
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.work()
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+// DefaultWorkers is the number of walkers Walk runs when Options.Workers is
+// 0: enough to keep every CPU busy while some wait on disk.
+func DefaultWorkers() int { return min(16, max(4, 2*runtime.GOMAXPROCS(0))) }
+
+func (w *walker) push(j job) {
+	w.mu.Lock()
+	w.stack = append(w.stack, j)
+	w.pending++
+	w.mu.Unlock()
+	w.cond.Signal()
+}
+
+// pop takes the newest job, waiting while others may still add some. It
+// returns false when the walk is over.
+func (w *walker) pop() (job, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for len(w.stack) == 0 && w.pending > 0 {
+		w.cond.Wait()
+	}
+	if len(w.stack) == 0 {
+		return job{}, false
+	}
+	j := w.stack[len(w.stack)-1]
+	w.stack[len(w.stack)-1] = job{}
+	w.stack = w.stack[:len(w.stack)-1]
+	return j, true
+}
+
+func (w *walker) done() {
+	w.mu.Lock()
+	w.pending--
+	last := w.pending == 0
+	w.mu.Unlock()
+	if last {
+		w.cond.Broadcast()
+	}
+}
+
+func (w *walker) work() {
+	buf := make([]byte, direntBuf)
+	var e Entry
+	for {
+		j, ok := w.pop()
+		if !ok {
+			return
+		}
+		switch {
+		case j.sub != "":
+			w.enter(j, buf)
+		case j.roots:
+			for _, n := range j.names {
+				w.root(n.name, &e)
+			}
+		default:
+			for _, n := range j.names {
+				w.file(j.dir, n, false, &e)
+			}
+		}
+		j.dir.release()
+		w.done()
+	}
+}
+
+func (w *walker) fail(op, path string, err error) {
+	w.stats.Errors.Add(1)
+	if w.h.Error != nil {
+		w.h.Error(&PathError{Op: op, Path: path, Err: err})
+	}
+}
+
+func (w *walker) skip(r SkipReason) { w.stats.Skipped[r].Add(1) }
+
+// root handles one path named by the user.
+func (w *walker) root(path string, e *Entry) {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		w.fail("stat", path, err)
+		return
+	}
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFDIR:
+		cwd := &dirRef{fd: unix.AT_FDCWD}
+		cwd.refs.Store(1 << 30)
+		w.push(job{dir: cwd, sub: path, follow: true, root: true})
+	case unix.S_IFREG:
+		cwd := &dirRef{fd: unix.AT_FDCWD}
+		cwd.refs.Store(1 << 30)
+		w.file(cwd, name{name: path, follow: true}, true, e)
+	default:
+		w.fail("open", path, errors.New(ErrNotRegular.Error()+" ("+fileType(st.Mode)+")"))
+	}
+}
+
+func fileType(mode uint32) string {
+	switch mode & unix.S_IFMT {
+	case unix.S_IFIFO:
+		return "a FIFO"
+	case unix.S_IFSOCK:
+		return "a socket"
+	case unix.S_IFCHR:
+		return "a character device"
+	case unix.S_IFBLK:
+		return "a block device"
+	case unix.S_IFLNK:
+		return "a symbolic link"
+	case unix.S_IFDIR:
+		return "a directory"
+	}
+	return "a special file"
+}
+
+// configfsMagic is CONFIGFS_MAGIC (linux/magic.h), which x/sys lacks.
+const configfsMagic = 0x62656570
+
+// pseudoFS reports whether files on a filesystem of this statfs magic have no
+// page cache to speak of.
+func pseudoFS(magic int64) bool {
+	switch magic {
+	case unix.PROC_SUPER_MAGIC, unix.SYSFS_MAGIC, unix.DEBUGFS_MAGIC, unix.TRACEFS_MAGIC,
+		unix.SECURITYFS_MAGIC, unix.CGROUP_SUPER_MAGIC, unix.CGROUP2_SUPER_MAGIC,
+		unix.BPF_FS_MAGIC, unix.DEVPTS_SUPER_MAGIC, unix.PSTOREFS_MAGIC, unix.EFIVARFS_MAGIC,
+		configfsMagic:
+		return true
+	}
+	return false
+}
+
+// enter opens the directory j.sub, checks it, and reads it.
+func (w *walker) enter(j job, buf []byte) {
+	parent := j.dir
+	path := parent.join(j.sub)
+	flags := unix.O_RDONLY | unix.O_DIRECTORY | unix.O_CLOEXEC
+	if !j.follow {
+		flags |= unix.O_NOFOLLOW
+	}
+	fd, err := unix.Openat(parent.fd, j.sub, flags, 0)
+	if err != nil {
+		if errors.Is(err, unix.ELOOP) && !j.follow {
+			w.skip(SkipSymlink) // replaced by a link since it was listed
+			return
+		}
+		w.fail("open", path, err)
+		return
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		w.fail("stat", path, err)
+		return
+	}
+	d := &dirRef{fd: fd, path: path, dev: st.Dev, rootDev: parent.rootDev, fsType: parent.fsType}
+	d.refs.Store(1)
+	if j.root {
+		d.rootDev = st.Dev
+	}
+	if w.o.OneFilesystem && !j.root && st.Dev != parent.rootDev {
+		unix.Close(fd)
+		w.skip(SkipOtherFS)
+		return
+	}
+	if j.root || st.Dev != parent.dev {
+		var sfs unix.Statfs_t
+		if err := unix.Fstatfs(fd, &sfs); err == nil {
+			d.fsType = int64(sfs.Type)
+		}
+		if pseudoFS(d.fsType) {
+			unix.Close(fd)
+			if j.root {
+				w.fail("open", path, ErrPseudoFS)
+			} else {
+				w.skip(SkipPseudoFS)
+			}
+			return
+		}
+	}
+	key := devIno{st.Dev, st.Ino}
+	w.seenMu.Lock()
+	first, seen := w.seenDirs[key]
+	if !seen {
+		w.seenDirs[key] = path
+	}
+	w.seenMu.Unlock()
+	if seen {
+		unix.Close(fd)
+		w.skip(SkipVisited)
+		if w.h.Warn != nil && j.follow && !j.root {
+			w.h.Warn("symlink loop or repeated directory: " + path + " is " + first + ", entered already")
+		}
+		return
+	}
+	w.stats.Directories.Add(1)
+	w.read(d, buf)
+	d.release()
+}
+
+// read lists the directory d: subdirectories become jobs, files are batched.
+// The last batch is visited by this worker.
+func (w *walker) read(d *dirRef, buf []byte) {
+	var batch []name
+	flush := func() {
+		if len(batch) == 0 {
+			return
+		}
+		d.retain()
+		w.push(job{dir: d, names: batch})
+		batch = nil
+	}
+	for {
+		n, err := unix.Getdents(d.fd, buf)
+		if err != nil {
+			w.fail("read directory", d.path, err)
+			break
+		}
+		if n <= 0 {
+			break
+		}
+		for b := buf[:n]; len(b) > 0; {
+			// struct linux_dirent64 { u64 d_ino; s64 d_off; u16 d_reclen; u8 d_type; char d_name[]; }
+			reclen := int(*(*uint16)(unsafe.Pointer(&b[16])))
+			if reclen < 20 || reclen > len(b) {
+				break
+			}
+			typ := b[18]
+			nb := b[19:reclen]
+			if i := indexZero(nb); i >= 0 {
+				nb = nb[:i]
+			}
+			b = b[reclen:]
+			if len(nb) == 0 || (nb[0] == '.' && (len(nb) == 1 || (len(nb) == 2 && nb[1] == '.'))) {
+				continue
+			}
+			nm := string(nb)
+			switch typ {
+			case unix.DT_DIR:
+				if w.o.ignored(nm) {
+					w.skip(SkipIgnored)
+					continue
+				}
+				d.retain()
+				w.push(job{dir: d, sub: nm})
+			case unix.DT_REG, unix.DT_LNK, unix.DT_UNKNOWN:
+				if typ == unix.DT_LNK && !w.o.Follow {
+					w.skip(SkipSymlink)
+					continue
+				}
+				if w.o.ignored(nm) {
+					w.skip(SkipIgnored)
+					continue
+				}
+				batch = append(batch, name{name: nm, dtype: typ})
+				if len(batch) == batchSize {
+					flush()
+				}
+			default:
+				w.skip(SkipSpecial)
+			}
+		}
+	}
+	var e Entry
+	for _, n := range batch {
+		w.file(d, n, false, &e)
+	}
+}
+
+func indexZero(b []byte) int {
+	for i, c := range b {
+		if c == 0 {
+			return i
+		}
+	}
+	return -1
+}
+
+// file opens one entry of d and visits it if it is a regular file. An entry
+// whose type the directory did not give, or a symlink under Follow, is
+// stat'ed first, and may turn out to be a directory to enter.
+func (w *walker) file(d *dirRef, n name, root bool, e *Entry) {
+	path := d.join(n.name)
+	follow := n.follow
+	if n.dtype == unix.DT_LNK || n.dtype == unix.DT_UNKNOWN {
+		flags := unix.AT_SYMLINK_NOFOLLOW
+		if n.dtype == unix.DT_LNK {
+			flags, follow = 0, true
+		}
+		var st unix.Stat_t
+		if err := unix.Fstatat(d.fd, n.name, &st, flags); err != nil {
+			w.fail("stat", path, err)
+			return
+		}
+		switch st.Mode & unix.S_IFMT {
+		case unix.S_IFREG:
+		case unix.S_IFDIR:
+			d.retain()
+			w.push(job{dir: d, sub: n.name, follow: follow})
+			return
+		case unix.S_IFLNK:
+			w.skip(SkipSymlink)
+			return
+		default:
+			w.skip(SkipSpecial)
+			return
+		}
+	}
+	if !root && !w.o.included(n.name) {
+		w.skip(SkipIgnored)
+		return
+	}
+	if root && len(w.o.Include) > 0 && !w.o.included(baseName(n.name)) {
+		w.skip(SkipIgnored)
+		return
+	}
+	flags := unix.O_RDONLY | unix.O_CLOEXEC | unix.O_NONBLOCK | unix.O_NOCTTY
+	if !follow {
+		flags |= unix.O_NOFOLLOW
+	}
+	fd, err := unix.Openat(d.fd, n.name, flags, 0)
+	if err != nil {
+		if errors.Is(err, unix.ELOOP) && !follow {
+			w.skip(SkipSymlink)
+			return
+		}
+		w.fail("open", path, err)
+		return
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		w.fail("stat", path, err)
+		return
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		if root {
+			w.fail("open", path, errors.New(ErrNotRegular.Error()+" ("+fileType(st.Mode)+")"))
+		} else {
+			w.skip(SkipSpecial)
+		}
+		return
+	}
+	fsType := d.fsType
+	if root || st.Dev != d.dev {
+		var sfs unix.Statfs_t
+		if err := unix.Fstatfs(fd, &sfs); err == nil {
+			fsType = int64(sfs.Type)
+		}
+		if pseudoFS(fsType) {
+			if root {
+				w.fail("open", path, ErrPseudoFS)
+			} else {
+				w.skip(SkipPseudoFS)
+			}
+			return
+		}
+	}
+	if !w.o.HardLinks && st.Nlink > 1 {
+		key := devIno{st.Dev, st.Ino}
+		w.seenMu.Lock()
+		_, seen := w.seenFiles[key]
+		if !seen {
+			w.seenFiles[key] = struct{}{}
+		}
+		w.seenMu.Unlock()
+		if seen {
+			w.skip(SkipHardLink)
+			return
+		}
+	}
+	if w.o.MaxSize > 0 && st.Size > w.o.MaxSize {
+		w.skip(SkipTooLarge)
+		return
+	}
+	*e = Entry{Path: path, Size: st.Size, Dev: st.Dev, Ino: st.Ino, Uid: st.Uid, Mode: st.Mode,
+		Blocks: st.Blocks, FSType: fsType, fd: fd}
+	e.Off, e.Len = w.o.Range.Span(st.Size)
+	if err := w.h.Visit(e); err != nil {
+		w.stats.Errors.Add(1)
+		if w.h.Error != nil {
+			var pe *PathError
+			if !errors.As(err, &pe) {
+				err = &PathError{Op: "read", Path: path, Err: err}
+			}
+			w.h.Error(err)
+		}
+	}
+	e.fd = -1
+}
+
+func baseName(p string) string {
+	p = strings.TrimRight(p, "/")
+	if i := strings.LastIndexByte(p, '/'); i >= 0 {
+		return p[i+1:]
+	}
+	return p
+}
