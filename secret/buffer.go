@@ -410,7 +410,11 @@ func (b *Buffer) With(fn func([]byte) error) (err error) {
 	data := b.data
 	b.mu.Unlock()
 
-	defer func() { err = errors.Join(err, b.close()) }()
+	defer func() {
+		if cerr := b.close(); cerr != nil {
+			err = errors.Join(err, cerr)
+		}
+	}()
 	var fnErr error
 	if fault := mem.Try(func() { fnErr = fn(data) }); fault != nil {
 		return b.faultError(fault)
