@@ -31,6 +31,9 @@ type env struct {
 	// progress, when not nil, owns the last line of a terminal stderr and
 	// is cleared before anything else is written there.
 	progress *progress
+	// daemon is set in the daemon that `vmkit lock -d` started: its output
+	// goes to the parent through this pipe until it is ready.
+	daemon *daemonPipe
 }
 
 // errorf prints "vmkit: ..." on stderr.
@@ -67,8 +70,10 @@ func init() {
 // returns the exit status. It never calls os.Exit.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
-	if isDaemonChild() {
-		return runLockDaemonChild(e, args)
+	if os.Getenv(daemonEnv) != "" {
+		if code := becomeDaemon(e, args); code >= 0 {
+			return code
+		}
 	}
 	if len(args) == 0 {
 		usage(stdout)
@@ -155,7 +160,3 @@ func usageErr(e *env, c, format string, args ...any) int {
 	e.errorf("%s: %s; run 'vmkit %s --help' for usage", c, fmt.Sprintf(format, args...), c)
 	return ExitUsage
 }
-
-// isDaemonChild reports whether this process is the daemon that
-// `vmkit lock -d` started.
-func isDaemonChild() bool { return os.Getenv(daemonEnv) != "" }

@@ -84,9 +84,15 @@ func measureTargets(e *env, ts []*target, o pagecache.Options, c *collector, err
 // Reading is cut into chunks so that the workers share a large file; each
 // reads its chunk with pread into a buffer of its own.
 const (
-	touchChunk   = 16 << 20
-	touchBuf     = 1 << 20
-	touchWorkers = 8
+	touchChunkD   = 16 << 20
+	touchBufD     = 1 << 20
+	touchWorkersD = 8
+)
+
+var (
+	touchChunk   = int64(envInt("VMKIT_TOUCH_CHUNK", touchChunkD))
+	touchBuf     = envInt("VMKIT_TOUCH_BUF", touchBufD)
+	touchWorkers = envInt("VMKIT_TOUCH_WORKERS", touchWorkersD)
 )
 
 type chunk struct {
@@ -140,7 +146,7 @@ func runTouch(e *env, args []string) int {
 		en, err := pagecache.Open(ch.t.path, &o)
 		var n int64
 		if err == nil {
-			n, err = pagecache.ReadSpan(en.Fd(), ch.off, ch.len, bufs[w])
+			n, err = expRead(en.Fd(), ch.off, ch.len, bufs[w])
 			en.Close()
 		}
 		read.Add(n)
