@@ -1,0 +1,70 @@
+package shm
+
+import (
+	"errors"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vmkit/vmkit/internal/sys"
+)
+
+// Wait sleeps while the shared word w holds val (futex(2) FUTEX_WAIT, in its
+// process-shared form), until Wake on the same word, from this or any other
+// process that maps the page, or until timeout passes (timeout <= 0: no
+// limit). It returns nil when woken, when w no longer held val on entry, or
+// on a spurious wake-up, so callers loop:
+//
+//	for w.Load() == busy {
+//		if err := shm.Wait(w, busy, 0); err != nil { ... }
+//	}
+//
+// It returns an error matching ErrTimeout when the time passes. The calling
+// goroutine's thread blocks in the kernel meanwhile, as in any system call.
+func Wait(w *atomic.Uint32, val uint32, timeout time.Duration) error {
+	if w == nil {
+		return &Error{Op: "futex(FUTEX_WAIT)", Err: unix.EINVAL, Hint: "nil word"}
+	}
+	var ts *unix.Timespec
+	if timeout > 0 {
+		t := unix.NsecToTimespec(int64(timeout))
+		ts = &t
+	}
+	err := sys.FutexWait((*uint32)(unsafeWord(w)), val, ts)
+	switch {
+	case err == nil, errors.Is(err, unix.EAGAIN), errors.Is(err, unix.EINTR):
+		return nil
+	case errors.Is(err, unix.ETIMEDOUT):
+		return &Error{Op: "futex(FUTEX_WAIT)", Err: ErrTimeout, Hint: "no wake-up within " + timeout.String()}
+	}
+	return &Error{Op: "futex(FUTEX_WAIT)", Err: err, Hint: futexHint(err)}
+}
+
+// Wake wakes up to n goroutines or processes sleeping in Wait on the shared
+// word w (futex(2) FUTEX_WAKE) and returns how many it woke. Change the word
+// before calling Wake, or a waiter may sleep again.
+func Wake(w *atomic.Uint32, n int) (int, error) {
+	if w == nil {
+		return 0, &Error{Op: "futex(FUTEX_WAKE)", Err: unix.EINVAL, Hint: "nil word"}
+	}
+	if n <= 0 {
+		return 0, &Error{Op: "futex(FUTEX_WAKE)", Err: unix.EINVAL, Hint: "wake at least one waiter, not " + strconv.Itoa(n)}
+	}
+	woke, err := sys.FutexWake((*uint32)(unsafeWord(w)), n)
+	if err != nil {
+		return 0, &Error{Op: "futex(FUTEX_WAKE)", Err: err, Hint: futexHint(err)}
+	}
+	return woke, nil
+}
+
+func futexHint(err error) string {
+	switch {
+	case errors.Is(err, unix.EFAULT):
+		return "the word is not in mapped memory: was its mapping closed?"
+	case errors.Is(err, unix.EINVAL):
+		return "the word is not 4-byte aligned"
+	}
+	return ""
+}

@@ -1,0 +1,183 @@
+package shm_test
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vmkit/vmkit/mem"
+	"github.com/vmkit/vmkit/shm"
+)
+
+// Proof 1: a parent writes through a POSIX segment and a child started with
+// exec reads the same bytes; the child writes and the parent sees it through
+// the mapping it already had, with no copy and no re-open.
+func TestPOSIXParentAndChildShareBytes(t *testing.T) {
+	const size = 64 << 10
+	name := segName(t)
+	seg, err := shm.Open(name, size, shm.Create|shm.Exclusive, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer seg.Close()
+	m, err := seg.Map(mem.Read | mem.Write)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pattern(m.Bytes(), 1)
+
+	child := startPeer(t, "segment", nil, nil)
+	child.do("open " + name + " rw")
+	child.do("map rw")
+	if got := child.do("size"); got != itoa(size) {
+		t.Fatalf("child sees size %s, want %d", got, size)
+	}
+	if got := child.do("check 1"); got != "ok" {
+		t.Fatalf("child reads what the parent wrote: %s", got)
+	}
+	// The reverse: the child overwrites, the parent's old mapping shows it.
+	if i := checkPattern(m.Bytes(), 2); i < 0 {
+		t.Fatal("control: the parent's mapping already holds pattern 2")
+	}
+	child.do("write 2")
+	if i := checkPattern(m.Bytes(), 2); i >= 0 {
+		t.Fatalf("parent does not see the child's write at offset %d", i)
+	}
+	child.wait()
+	// The child is gone; its bytes stay in the segment.
+	if i := checkPattern(m.Bytes(), 2); i >= 0 {
+		t.Fatalf("after the child exited, offset %d changed", i)
+	}
+}
+
+// Open's protocol: who creates, who sizes, and what a reader may do.
+func TestOpenSemantics(t *testing.T) {
+	t.Run("exclusive-refuses-existing", func(t *testing.T) {
+		name := segName(t)
+		a, err := shm.Open(name, 4096, shm.Create|shm.Exclusive, 0o600)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close()
+		_, err = shm.Open(name, 4096, shm.Create|shm.Exclusive, 0o600)
+		if !errors.Is(err, unix.EEXIST) || !errors.Is(err, fs.ErrExist) {
+			t.Fatalf("second exclusive create: %v, want EEXIST", err)
+		}
+		// Create without Exclusive opens it, and does not truncate its data.
+		m, _ := a.Map(mem.Read | mem.Write)
+		m.Bytes()[10] = 42
+		b, err := shm.Open(name, 4096, shm.Create, 0o600)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		mb, err := b.Map(mem.Read)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if mb.Bytes()[10] != 42 {
+			t.Fatal("Create on an existing segment lost its contents")
+		}
+	})
+	t.Run("grow-never-shrink", func(t *testing.T) {
+		name := segName(t)
+		a, err := shm.Open(name, 8192, shm.Create, 0o600)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close()
+		b, err := shm.Open(name, 4096, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		if n, _ := b.Size(); n != 8192 {
+			t.Fatalf("smaller request changed the size to %d", n)
+		}
+		c, err := shm.Open(name, 3*4096, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if n, _ := a.Size(); n != 3*4096 {
+			t.Fatalf("larger request: size %d, want %d", n, 3*4096)
+		}
+		_, err = shm.Open(name, 1<<20, shm.ReadOnly, 0)
+		if !errors.Is(err, unix.EINVAL) {
+			t.Fatalf("read-only opener asking for more than there is: %v", err)
+		}
+		d, err := shm.Open(name, 100, shm.Truncate, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		if n, _ := d.Size(); n != 100 {
+			t.Fatalf("Truncate: size %d, want 100", n)
+		}
+	})
+	t.Run("readonly-maps-read-only", func(t *testing.T) {
+		name := segName(t)
+		a, err := shm.Open(name, 4096, shm.Create, 0o600)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close()
+		r, err := shm.Open(name, 0, shm.ReadOnly, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		_, err = r.Map(mem.Read | mem.Write)
+		if !errors.Is(err, unix.EACCES) {
+			t.Fatalf("writable map of a read-only segment: %v, want EACCES", err)
+		}
+		if _, err := r.Map(mem.Read); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Truncate(8192); err == nil {
+			t.Fatal("a read-only opener resized the segment")
+		}
+	})
+	t.Run("unlink-keeps-mappings", func(t *testing.T) {
+		name := segName(t)
+		a, err := shm.Open(name, 4096, shm.Create, 0o600)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close()
+		m, _ := a.Map(mem.Read | mem.Write)
+		if err := a.Unlink(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(shm.Dir + name); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("name still there after Unlink: %v", err)
+		}
+		m.Bytes()[0] = 1 // still mapped, no fault
+		if err := shm.Unlink(name); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("second Unlink: %v, want ErrNotExist", err)
+		}
+	})
+	t.Run("close-unmaps", func(t *testing.T) {
+		name := segName(t)
+		a, err := shm.Open(name, 4096, shm.Create, 0o600)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, _ := a.Map(mem.Read | mem.Write)
+		if err := a.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if m.Len() != 0 || m.Bytes() != nil {
+			t.Fatal("Close left the mapping open")
+		}
+		if _, err := a.Map(mem.Read); !errors.Is(err, shm.ErrClosed) {
+			t.Fatalf("Map after Close: %v", err)
+		}
+		if err := a.Close(); err != nil {
+			t.Fatalf("second Close: %v", err)
+		}
+	})
+}
