@@ -80,16 +80,6 @@ func vmaAt(t testing.TB, addr uintptr) vma {
 	return vma{}
 }
 
-// mappings counts the lines of /proc/self/maps.
-func mappings(t testing.TB) int {
-	t.Helper()
-	data, err := os.ReadFile("/proc/self/maps")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return bytes.Count(data, []byte("\n"))
-}
-
 func addr(b []byte) uintptr { return uintptr(unsafe.Pointer(unsafe.SliceData(b))) }
 
 // poke writes v at p+off, past any bounds check: how an overflow happens.
