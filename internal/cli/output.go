@@ -265,11 +265,14 @@ func bar(r pagecache.Result) string {
 }
 
 // writeJSON prints the document, indented.
-func writeJSON(w io.Writer, d document) error {
+func writeJSON(w io.Writer, d document) error { return writeJSONValue(w, d) }
+
+// writeJSONValue prints v as indented JSON, without HTML escapes.
+func writeJSONValue(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
-	return enc.Encode(d)
+	return enc.Encode(v)
 }
 
 // writeFiles prints the per-file lines of -v and --pages.
