@@ -7,4 +7,10 @@ require (
 	golang.org/x/sys v0.49.0
 )
 
+require (
+	github.com/awnumar/memcall v0.4.0 // indirect
+	github.com/awnumar/memguard v0.23.0
+	golang.org/x/crypto v0.58.0 // indirect
+)
+
 replace github.com/vmkit/vmkit => ..
