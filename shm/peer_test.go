@@ -1,3 +1,5 @@
+//go:build linux
+
 package shm_test
 
 import (
@@ -26,7 +28,7 @@ import (
 //	size | seals        report Size or Seals
 //	checkseals S1|S2    CheckSeals
 //	truncate N          Truncate
-//	pwrite              write(2) one byte through the file
+//	pwrite              WriteAt one byte, through the file
 //	lock | unlock       mlock / munlock the mapping
 //	vmlck | resident    report VmLck and the resident page count
 //	wait OFF VAL        futex-wait on the word at OFF while it holds VAL
@@ -104,7 +106,7 @@ func init() {
 			case "truncate":
 				return "ok", seg.Truncate(int64(num(1)))
 			case "pwrite":
-				_, err := seg.File().WriteAt([]byte{1}, 0)
+				_, err := seg.WriteAt([]byte{1}, 0)
 				return "ok", err
 			case "lock":
 				if err := needMap(); err != nil {

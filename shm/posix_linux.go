@@ -3,6 +3,7 @@ package shm
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -132,10 +133,7 @@ func removeCreated(path string, f *os.File) {
 }
 
 func openError(seg string, flags OpenFlags, err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		err = pe.Err
-	}
+	err = unwrapPath(err)
 	e := &Error{Op: "shm_open", Segment: seg, Err: err}
 	switch {
 	case errors.Is(err, unix.ENOENT) && flags&Create == 0:
@@ -345,6 +343,57 @@ func (s *Segment) Map(prot mem.Prot) (*mem.Mapping, error) {
 	return m, nil
 }
 
+// ReadAt reads from the segment's file at offset off (pread(2)), without a
+// mapping, as io.ReaderAt.
+func (s *Segment) ReadAt(p []byte, off int64) (int, error) {
+	s.mu.Lock()
+	f := s.f
+	s.mu.Unlock()
+	if f == nil {
+		return 0, ErrClosed
+	}
+	n, err := f.ReadAt(p, off)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return n, &Error{Op: "pread", Segment: s.name, Err: unwrapPath(err)}
+	}
+	return n, err
+}
+
+// WriteAt writes to the segment's file at offset off (pwrite(2)), without a
+// mapping, as io.WriterAt: the way to fill a segment before SealWrite, which
+// refuses while writable mappings exist. Writing past the end grows the
+// segment, unless it is sealed against growing.
+func (s *Segment) WriteAt(p []byte, off int64) (int, error) {
+	s.mu.Lock()
+	f := s.f
+	s.mu.Unlock()
+	if f == nil {
+		return 0, ErrClosed
+	}
+	n, err := f.WriteAt(p, off)
+	if err != nil {
+		e := &Error{Op: "pwrite", Segment: s.name, Err: unwrapPath(err)}
+		switch seals, _ := s.seals(); {
+		case errors.Is(err, unix.EPERM) && seals&(SealWrite|SealFutureWrite) != 0:
+			e.Hint = "the segment is sealed against writing (" + (seals & (SealWrite | SealFutureWrite)).String() + ")"
+		case errors.Is(err, unix.EPERM) && seals&SealGrow != 0:
+			e.Hint = "the write would grow the segment, which is sealed against growing"
+		case errors.Is(err, unix.EBADF) && s.readOnly:
+			e.Hint = "the segment was opened read-only"
+		}
+		return n, e
+	}
+	return n, nil
+}
+
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
 // Truncate sets the segment's size (ftruncate(2)). Pages cut off are freed
 // in every process; a process that touches them in its mapping gets SIGBUS
 // (mem's ReadAt and WriteAt return a *mem.Fault instead). Growing adds zero
@@ -373,7 +422,16 @@ func (s *Segment) truncate(size int64) error {
 	switch {
 	case errors.Is(terr, unix.EPERM):
 		seals, _ := s.seals()
-		e.Hint = "the segment is sealed (" + seals.String() + "): its size cannot change that way"
+		var st unix.Stat_t
+		fstat(s.f, &st)
+		switch {
+		case size < st.Size && seals&SealShrink != 0:
+			e.Hint = fmt.Sprintf("the segment is sealed against shrinking (seals %s): it keeps its %d bytes", seals, st.Size)
+		case size > st.Size && seals&SealGrow != 0:
+			e.Hint = fmt.Sprintf("the segment is sealed against growing (seals %s): it keeps its %d bytes", seals, st.Size)
+		default:
+			e.Hint = "the segment is sealed (" + seals.String() + ")"
+		}
 	case errors.Is(terr, unix.EFBIG):
 		e.Hint = "over the file size limit (ulimit -f) or the filesystem's largest file"
 	case errors.Is(terr, unix.EINVAL), errors.Is(terr, unix.EBADF):

@@ -109,3 +109,9 @@ func Wait(w *atomic.Uint32, val uint32, timeout time.Duration) error { return er
 
 // Wake is not supported on this system.
 func Wake(w *atomic.Uint32, n int) (int, error) { return 0, errNotSupported }
+
+// ReadAt is not supported on this system.
+func (s *Segment) ReadAt(p []byte, off int64) (int, error) { return 0, errNotSupported }
+
+// WriteAt is not supported on this system.
+func (s *Segment) WriteAt(p []byte, off int64) (int, error) { return 0, errNotSupported }
