@@ -6,20 +6,23 @@
 //
 // Prepare does the work once, before the deadline-bound part of the program:
 //
-//  1. It locks the address space with mem.LockAll(Current|Future), which
+//  1. Unless told otherwise it turns transparent huge pages off for the
+//     process (PR_SET_THP_DISABLE): khugepaged collapsing locked pages into
+//     a huge page faults a section that touches them meanwhile.
+//  2. It locks the address space with mem.LockAll(Current|Future), which
 //     first checks that the lock can succeed and that the Future mode will
 //     not kill the Go runtime at its next heap growth (see mem.LockAll).
 //     Locking faults every mapped page in for writing, so copy-on-write
 //     is broken now, not later.
-//  2. It touches Options.HeapBytes of Go heap and lets the collector free it:
+//  3. It touches Options.HeapBytes of Go heap and lets the collector free it:
 //     the runtime keeps those pages as free, resident, locked spans, and
 //     allocations in the critical section are carved from them without a
 //     fault. (Locked pages cannot be returned to the OS by the scavenger:
 //     madvise(MADV_DONTNEED) refuses locked memory.)
-//  3. It grows the calling goroutine's stack by Options.StackBytes and
+//  4. It grows the calling goroutine's stack by Options.StackBytes and
 //     touches every page of it, the Go form of "call a function with a large
 //     automatic array and write to it".
-//  4. Optionally it sets the GC percentage (Options.GCPercent), for example
+//  5. Optionally it sets the GC percentage (Options.GCPercent), for example
 //     to -1 so that no collection, and no stack shrinking, runs during the
 //     section.
 //
@@ -29,6 +32,9 @@
 // RUSAGE_THREAD). A prepared section that stays within its reserves reports
 // zero of each. Release undoes Prepare.
 //
-// What remains is the scheduler: a real-time program also wants
-// SCHED_FIFO and an isolated CPU, which are outside this package.
+// Some kernel settings still fault locked memory: compaction may migrate
+// locked pages (vm.compact_unevictable_allowed), NUMA balancing samples
+// pages by unmapping them. Audit lists the ones in force. What remains is
+// the scheduler: a real-time program also wants SCHED_FIFO and an isolated
+// CPU, which are outside this package.
 package realtime

@@ -26,6 +26,11 @@ type Options struct {
 	// touched, so memory mapped later is not faulted in whole. The reserves
 	// are still touched, so they are locked and resident.
 	OnFault bool
+	// AllowHugePages keeps transparent huge pages on. By default Prepare
+	// turns them off for the process (prctl PR_SET_THP_DISABLE): khugepaged
+	// collapsing locked heap pages into a huge page is a fault for a
+	// section that touches them meanwhile.
+	AllowHugePages bool
 }
 
 const (
@@ -79,6 +84,14 @@ func Prepare(opts Options) error {
 	flags := mem.Current | mem.Future
 	if opts.OnFault {
 		flags |= mem.OnFault
+	}
+	if err := mem.CanLockAll(flags); err != nil {
+		return fmt.Errorf("realtime: Prepare: %w", err)
+	}
+	if !opts.AllowHugePages {
+		if err := disableTHP(); err != nil {
+			return fmt.Errorf("realtime: Prepare: %w", err)
+		}
 	}
 	if err := mem.LockAll(flags); err != nil {
 		return fmt.Errorf("realtime: Prepare: %w", err)
