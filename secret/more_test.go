@@ -122,7 +122,7 @@ func TestEnclave(t *testing.T) {
 			if b.Bytes() != nil {
 				t.Fatal("Seal left the buffer alive")
 			}
-			if e.Len() != c.size || strings.Contains(fmt.Sprint(e), string(want)) {
+			if e.Len() != c.size || (c.size >= 8 && strings.Contains(fmt.Sprint(e), string(want))) {
 				t.Fatalf("Len %d, String %s", e.Len(), e)
 			}
 			box := boxOf(e)

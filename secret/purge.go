@@ -83,13 +83,14 @@ func Stats() Usage {
 }
 
 // Purge destroys every live buffer, as Destroy does, and the key of every
-// Enclave, which can then no longer be opened. Buffers inside a With call
+// Enclave, which can then no longer be opened. Buffers made by other
+// goroutines while Purge runs may survive it. Buffers inside a With call
 // are destroyed when it returns. It then gives the empty arenas back to the
 // system. The error joins the *CanaryError of any buffer whose canary was
 // corrupted; every buffer is destroyed all the same.
 func Purge() error {
 	var errs []error
-	for {
+	for round := 0; round < 8; round++ {
 		state.mu.Lock()
 		var list []*Buffer
 		for b := state.head; b != nil; b = b.next {
@@ -111,7 +112,8 @@ func Purge() error {
 		}
 		// Buffers made while we worked are caught by the next round; a
 		// round that destroyed nothing ends it (doomed buffers wait for
-		// their With).
+		// their With). A caller that keeps making buffers while Purge runs
+		// may keep some: the rounds are bounded.
 		if !progress {
 			break
 		}
