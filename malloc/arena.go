@@ -1,0 +1,235 @@
+package malloc
+
+import (
+	"sync"
+)
+
+// Slot states: one byte per 16 bytes of a region, at the granule where a
+// small block starts; every other state byte of a span is 0. The low six
+// bits hold the size class.
+const (
+	slotUsed   = 0x40 // handed to the program
+	slotCached = 0x80 // free, held by a Cache (or a per-P cache of the Heap)
+	slotFree   = 0xC0 // free, in its span, available to any cache
+	slotMask   = 0xC0
+	classMask  = 0x3F
+)
+
+// A span is a chunk of pages cut into blocks of one size class. Its blocks
+// are either handed out (slotUsed), parked in a cache (slotCached) or free in
+// the span (slotFree); slots at or above fresh have never been handed out
+// and have state 0. Fields are guarded by the arena's mutex.
+type span struct {
+	r      *region
+	base   uintptr
+	page   int32
+	class  uint8
+	nslots int32
+	nfree  int32 // slots in state slotFree or never handed out
+	fresh  int32 // slots [fresh, nslots) have never been handed out
+	scan   int32 // where the next search for a slotFree slot starts
+	next   *span // in the arena's partial list of this class
+	prev   *span
+	linked bool // in the partial list
+}
+
+// An arena serves one group of caches: it owns regions, and in them the
+// spans of small blocks and the mid-size chunks. One mutex guards it all;
+// the caches in front of it make small allocations touch it once per batch.
+type arena struct {
+	mu      sync.Mutex
+	h       *Heap
+	id      int
+	regions []*region
+	partial [numClasses]*span // spans with free slots, by class
+	spare   []*span           // span records for reuse
+
+	slots     [numClasses]int64 // slots in spans, by class
+	freeSlots [numClasses]int64 // slots free in spans (slotFree or fresh)
+	nspans    int64
+}
+
+func (a *arena) stateOf(r *region, p uintptr) uintptr { return r.state + (p-r.base)>>4 }
+
+// allocChunk takes n pages aligned to align pages from one of the arena's
+// regions, making a new region when none has room. a.mu is held.
+func (a *arena) allocChunk(n, align int32, k uint8) (*region, int32, error) {
+	for i := len(a.regions) - 1; i >= 0; i-- {
+		r := a.regions[i]
+		if pg := r.allocPages(n, align, k); pg >= 0 {
+			return r, pg, nil
+		}
+	}
+	r, err := a.h.newRegion(a, int64(n+align)<<pageShift)
+	if err != nil {
+		return nil, -1, err
+	}
+	a.regions = append(a.regions, r)
+	pg := r.allocPages(n, align, k)
+	if pg < 0 {
+		panic("malloc: internal error: fresh region too small")
+	}
+	return r, pg, nil
+}
+
+// freeChunk returns a chunk and trims the region's top if it grew past the
+// trim threshold. a.mu is held.
+func (a *arena) freeChunk(r *region, pg int32) {
+	r.freeChunkAt(pg)
+	if r.top < r.dirty {
+		thr := int32(a.h.trimThreshold.Load() >> pageShift)
+		if thr >= 0 && r.dirty-r.top > thr {
+			pad := int32((a.h.topPad.Load() + pageSize - 1) >> pageShift)
+			a.h.trimTop(r, pad)
+		}
+	}
+}
+
+// newSpan makes a span of class cl and links it into the partial list.
+func (a *arena) newSpan(cl uint8) (*span, error) {
+	np := int32(classPages[cl])
+	r, pg, err := a.allocChunk(np, 1, pageSpan)
+	if err != nil {
+		return nil, err
+	}
+	var s *span
+	if n := len(a.spare); n > 0 {
+		s = a.spare[n-1]
+		a.spare = a.spare[:n-1]
+		*s = span{}
+	} else {
+		s = new(span)
+	}
+	s.r, s.page, s.class, s.base = r, pg, cl, r.addr(pg)
+	s.nslots = int32(classSlots[cl])
+	s.nfree = s.nslots
+	for i := pg; i < pg+np; i++ {
+		r.spans[i] = s
+	}
+	clear(bytesAt(a.stateOf(r, s.base), int(np)<<(pageShift-4)))
+	r.spanPages += int64(np)
+	a.slots[cl] += int64(s.nslots)
+	a.freeSlots[cl] += int64(s.nslots)
+	a.nspans++
+	a.link(s)
+	return s, nil
+}
+
+func (a *arena) link(s *span) {
+	s.prev = nil
+	s.next = a.partial[s.class]
+	if s.next != nil {
+		s.next.prev = s
+	}
+	a.partial[s.class] = s
+	s.linked = true
+}
+
+func (a *arena) unlink(s *span) {
+	if s.prev != nil {
+		s.prev.next = s.next
+	} else {
+		a.partial[s.class] = s.next
+	}
+	if s.next != nil {
+		s.next.prev = s.prev
+	}
+	s.next, s.prev, s.linked = nil, nil, false
+}
+
+// releaseSpan gives an empty span's pages back to its region.
+func (a *arena) releaseSpan(s *span) {
+	a.unlink(s)
+	r := s.r
+	np := int32(classPages[s.class])
+	for i := s.page; i < s.page+np; i++ {
+		r.spans[i] = nil
+	}
+	r.spanPages -= int64(np)
+	a.slots[s.class] -= int64(s.nslots)
+	a.freeSlots[s.class] -= int64(s.nslots)
+	a.nspans--
+	a.freeChunk(r, s.page)
+	s.r = nil
+	a.spare = append(a.spare, s)
+}
+
+// refill moves up to len(out) free blocks of class cl into out, marking them
+// cached, and returns how many it moved.
+func (a *arena) refill(cl uint8, out []entry) (int, error) {
+	size := uintptr(classSize[cl])
+	n := 0
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for n < len(out) {
+		s := a.partial[cl]
+		if s == nil {
+			var err error
+			if s, err = a.newSpan(cl); err != nil {
+				return n, err
+			}
+		}
+		r := s.r
+		for n < len(out) && s.nfree > 0 {
+			var p uintptr
+			if s.fresh < s.nslots {
+				p = s.base + uintptr(s.fresh)*size
+				s.fresh++
+			} else {
+				p = a.findFree(s, size)
+			}
+			st := a.stateOf(r, p)
+			*(*uint8)(ptr(st)) = slotCached | cl
+			out[n] = entry{p, st}
+			n++
+			s.nfree--
+			a.freeSlots[cl]--
+		}
+		if s.nfree == 0 {
+			a.unlink(s)
+		}
+	}
+	return n, nil
+}
+
+// findFree returns a slotFree block of s below s.fresh; s.nfree counts at
+// least one.
+func (a *arena) findFree(s *span, size uintptr) uintptr {
+	for i := int32(0); i < s.fresh; i++ {
+		k := s.scan + i
+		if k >= s.fresh {
+			k -= s.fresh
+		}
+		p := s.base + uintptr(k)*size
+		if *(*uint8)(ptr(a.stateOf(s.r, p)))&slotMask == slotFree {
+			s.scan = k + 1
+			if s.scan >= s.fresh {
+				s.scan = 0
+			}
+			return p
+		}
+	}
+	panic("malloc: internal error: span free count disagrees with its slot states")
+}
+
+// giveBack returns cached blocks, all of this arena, to their spans.
+// a.mu is held.
+func (a *arena) giveBack(es []entry) {
+	for _, e := range es {
+		r := lookup(e.p)
+		s := r.spans[r.pageOf(e.p)]
+		*(*uint8)(ptr(e.st)) = slotFree | s.class
+		s.nfree++
+		a.freeSlots[s.class]++
+		switch {
+		case s.nfree == s.nslots && (a.partial[s.class] != s || s.next != nil):
+			// Empty, and not the only span of its class: give its pages back.
+			if !s.linked {
+				a.link(s)
+			}
+			a.releaseSpan(s)
+		case !s.linked:
+			a.link(s)
+		}
+	}
+}

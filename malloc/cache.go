@@ -1,0 +1,249 @@
+package malloc
+
+import (
+	"runtime"
+	"unsafe"
+)
+
+// entry is a cached free block: its address and the address of its state
+// byte, so that handing it out needs no lookup.
+type entry struct {
+	p, st uintptr
+}
+
+// binMax bounds every bin; a power of two so that masking elides bounds
+// checks.
+const binMax = 64
+
+// A bin is a stack of cached blocks of one class; ent[:n] are valid.
+type bin struct {
+	n   uint32
+	max uint32 // the bin holds at most max entries (0 in a closed cache)
+	ent [binMax]entry
+}
+
+// cacheState is the memory of a cache. It lives outside the Go heap, so
+// that the garbage collector never scans it and statistics may read it while
+// its owner runs.
+type cacheState struct {
+	bins  [numClasses]bin
+	arena int32 // the arena that refills this cache
+}
+
+// binLimit is the capacity of a bin of each class: about 16 KiB of blocks,
+// at least 2 and at most binMax blocks.
+var binLimit = func() (l [numClasses]uint32) {
+	for cl := 1; cl < numClasses; cl++ {
+		l[cl] = uint32(min(max(16384/int(classSize[cl]), 2), binMax))
+	}
+	return l
+}()
+
+// closedState is the state of a closed Cache: every bin has room for
+// nothing, so every call takes the slow path, which reports ErrClosed.
+var closedState cacheState
+
+func initState(st *cacheState, arena int) {
+	for cl := 1; cl < numClasses; cl++ {
+		st.bins[cl].n = 0
+		st.bins[cl].max = binLimit[cl]
+	}
+	st.arena = int32(arena)
+}
+
+// A Cache is a front end to a Heap for one goroutine at a time, like
+// glibc's tcache or a mimalloc heap: it keeps free blocks of each small size
+// class, so that Malloc and Free of small blocks take no lock and make no
+// allocation on the Go heap. It refills from, and overflows into, its arena
+// in batches. A block may be freed through any Cache, the Heap, or the
+// package-level functions, whichever allocated it.
+//
+// A Cache must not be used by two goroutines at once. Close gives its blocks
+// back; a Cache that is dropped without Close gives them back when the
+// garbage collector finds it unreachable.
+type Cache struct {
+	h       *Heap
+	st      *cacheState
+	cleanup runtime.Cleanup
+}
+
+// NewCache returns a new Cache in front of h.
+func (h *Heap) NewCache() *Cache {
+	c := &Cache{h: h, st: &closedState}
+	st, err := h.newCacheState()
+	if err != nil {
+		return c // a closed cache: every call reports the error
+	}
+	c.st = st
+	c.cleanup = runtime.AddCleanup(c, func(st *cacheState) { h.dropCacheState(st) }, st)
+	return c
+}
+
+// NewCache returns a new Cache in front of the default heap.
+func NewCache() *Cache { return defaultHeap.NewCache() }
+
+// Heap returns the heap the cache serves.
+func (c *Cache) Heap() *Heap { return c.h }
+
+// Flush gives every cached block back to the heap.
+func (c *Cache) Flush() {
+	if c.st == &closedState {
+		return
+	}
+	c.h.flushState(c.st)
+}
+
+// Close flushes the cache and releases it; later calls on it return
+// ErrClosed. Blocks it allocated stay valid and may be freed anywhere.
+func (c *Cache) Close() error {
+	st := c.st
+	if st == &closedState {
+		return nil
+	}
+	c.st = &closedState
+	c.cleanup.Stop()
+	c.h.dropCacheState(st)
+	return nil
+}
+
+// Malloc allocates size bytes; see the package-level Malloc.
+func (c *Cache) Malloc(size int) ([]byte, error) {
+	if uint(size) <= maxSmall {
+		cl := sizeClass(size)
+		bn := &c.st.bins[cl]
+		if n := bn.n; n > 0 && c.h.mode.Load() == 0 {
+			n--
+			bn.n = n
+			e := bn.ent[n&(binMax-1)]
+			*(*uint8)(ptr(e.st)) = slotUsed | cl
+			return unsafe.Slice((*byte)(ptr(e.p)), size), nil
+		}
+	}
+	return c.h.mallocSlow(size, c)
+}
+
+// Free frees b, which any Cache or Heap method of the same heap allocated;
+// see the package-level Free.
+func (c *Cache) Free(b []byte) error {
+	p := addrOf(b)
+	if r := lookup(p); r != nil && r.owner == c.h && p&15 == 0 {
+		st := r.state + (p-r.base)>>4
+		s := *(*uint8)(ptr(st))
+		if s&slotMask == slotUsed {
+			bn := &c.st.bins[s&classMask]
+			if n := bn.n; n < bn.max && c.h.mode.Load() == 0 {
+				*(*uint8)(ptr(st)) = s ^ (slotUsed | slotCached)
+				bn.ent[n&(binMax-1)] = entry{p, st}
+				bn.n = n + 1
+				return nil
+			}
+		}
+	}
+	return c.h.freeSlow(p, c)
+}
+
+// UnsafeMalloc is Malloc returning a bare pointer; see the package-level
+// UnsafeMalloc.
+func (c *Cache) UnsafeMalloc(size int) (unsafe.Pointer, error) {
+	b, err := c.Malloc(size)
+	if err != nil {
+		return nil, err
+	}
+	return unsafe.Pointer(unsafe.SliceData(b)), nil
+}
+
+// UnsafeFree frees a block by its pointer; see the package-level UnsafeFree.
+func (c *Cache) UnsafeFree(p unsafe.Pointer) error {
+	return c.Free(unsafe.Slice((*byte)(p), 0))
+}
+
+// Calloc allocates count*size zeroed bytes; see the package-level Calloc.
+func (c *Cache) Calloc(count, size int) ([]byte, error) {
+	n, err := mulSize("calloc", count, size)
+	if err != nil {
+		return nil, err
+	}
+	b, err := c.Malloc(n)
+	if err != nil {
+		return nil, err
+	}
+	clear(b)
+	return b, nil
+}
+
+// Realloc resizes b; see the package-level Realloc.
+func (c *Cache) Realloc(b []byte, size int) ([]byte, error) { return c.h.realloc(b, size, c) }
+
+// ReallocArray resizes b to count*size bytes; see the package-level
+// ReallocArray.
+func (c *Cache) ReallocArray(b []byte, count, size int) ([]byte, error) {
+	n, err := mulSize("reallocarray", count, size)
+	if err != nil {
+		return nil, err
+	}
+	return c.h.realloc(b, n, c)
+}
+
+// AlignedAlloc allocates size bytes aligned to alignment; see the
+// package-level AlignedAlloc.
+func (c *Cache) AlignedAlloc(alignment, size int) ([]byte, error) {
+	return c.h.aligned("aligned_alloc", alignment, size, c)
+}
+
+// Memalign allocates size bytes aligned to boundary; see the package-level
+// Memalign.
+func (c *Cache) Memalign(boundary, size int) ([]byte, error) {
+	return c.h.aligned("memalign", boundary, size, c)
+}
+
+// PosixMemalign allocates size bytes aligned to alignment; see the
+// package-level PosixMemalign.
+func (c *Cache) PosixMemalign(alignment, size int) ([]byte, error) {
+	return c.h.aligned("posix_memalign", alignment, size, c)
+}
+
+// Valloc allocates size page-aligned bytes; see the package-level Valloc.
+func (c *Cache) Valloc(size int) ([]byte, error) {
+	return c.h.aligned("valloc", osPageSize, size, c)
+}
+
+// PValloc allocates size bytes rounded up to whole pages, page-aligned; see
+// the package-level PValloc.
+func (c *Cache) PValloc(size int) ([]byte, error) { return c.h.pvalloc(size, c) }
+
+// UsableSize reports how many bytes b's block holds; see the package-level
+// UsableSize.
+func (c *Cache) UsableSize(b []byte) int { return c.h.UsableSize(b) }
+
+// take pops a block of class cl from c, refilling the bin from the arena
+// when it is empty, and marks it used.
+func (c *Cache) take(cl uint8) (uintptr, error) {
+	bn := &c.st.bins[cl]
+	if bn.n == 0 {
+		want := max(bn.max/2, 1)
+		n, err := c.h.arena(int(c.st.arena)).refill(cl, bn.ent[:want])
+		bn.n = uint32(n)
+		if n == 0 {
+			return 0, err
+		}
+	}
+	bn.n--
+	e := bn.ent[bn.n]
+	*(*uint8)(ptr(e.st)) = slotUsed | cl
+	return e.p, nil
+}
+
+// put caches the used small block p, whose state byte is at st, flushing
+// half the bin to the arena when it is full.
+func (c *Cache) put(p, st uintptr, s uint8) {
+	bn := &c.st.bins[s&classMask]
+	if bn.n >= bn.max {
+		half := bn.max / 2
+		c.h.giveBack(bn.ent[:half])
+		copy(bn.ent[:], bn.ent[half:bn.n])
+		bn.n -= half
+	}
+	*(*uint8)(ptr(st)) = s ^ (slotUsed | slotCached)
+	bn.ent[bn.n] = entry{p, st}
+	bn.n++
+}

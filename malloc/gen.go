@@ -1,0 +1,3 @@
+package malloc
+
+//go:generate go run ./internal/mksizeclasses -o sizeclasses.go

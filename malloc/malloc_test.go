@@ -1,0 +1,498 @@
+package malloc_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vmkit/vmkit/malloc"
+)
+
+func addr(b []byte) uintptr { return uintptr(unsafe.Pointer(unsafe.SliceData(b))) }
+
+func newHeap(t testing.TB, o malloc.Options) *malloc.Heap {
+	t.Helper()
+	h, err := malloc.NewHeap(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := h.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return h
+}
+
+func mustCheck(t testing.TB, h *malloc.Heap) {
+	t.Helper()
+	if err := h.Check(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func fillPattern(b []byte, seed byte) {
+	for i := range b {
+		b[i] = seed + byte(i*7)
+	}
+}
+
+func hasPattern(b []byte, seed byte) bool {
+	for i := range b {
+		if b[i] != seed+byte(i*7) {
+			return false
+		}
+	}
+	return true
+}
+
+func TestMallocSizes(t *testing.T) {
+	tests := map[string]int{
+		"zero": 0, "one": 1, "16": 16, "17": 17, "128": 128, "1000": 1000, "1024": 1024, "1025": 1025,
+		"4096": 4096, "max small": malloc.MaxSmall, "max small+1": malloc.MaxSmall + 1, "40 KiB": 40 << 10,
+		"127 KiB": 127 << 10, "128 KiB (mmap)": 128 << 10, "1 MiB": 1 << 20, "9 MiB": 9 << 20,
+	}
+	for name, size := range tests {
+		t.Run(name, func(t *testing.T) {
+			h := newHeap(t, malloc.Options{})
+			c := h.NewCache()
+			defer c.Close()
+			for _, via := range []string{"heap", "cache"} {
+				var bs [][]byte
+				for i := range 5 {
+					var b []byte
+					var err error
+					if via == "heap" {
+						b, err = h.Malloc(size)
+					} else {
+						b, err = c.Malloc(size)
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+					if len(b) != size || cap(b) != size {
+						t.Fatalf("len %d cap %d, want %d", len(b), cap(b), size)
+					}
+					if addr(b) == 0 || addr(b)%16 != 0 {
+						t.Fatalf("address %#x not 16-aligned", addr(b))
+					}
+					if u := h.UsableSize(b); u < size {
+						t.Fatalf("UsableSize %d < %d", u, size)
+					}
+					fillPattern(b, byte(i))
+					bs = append(bs, b)
+				}
+				for i, b := range bs {
+					for j, o := range bs {
+						if i != j && addr(b) == addr(o) {
+							t.Fatalf("blocks %d and %d share %#x", i, j, addr(b))
+						}
+					}
+				}
+				mustCheck(t, h)
+				for i, b := range bs {
+					if !hasPattern(b, byte(i)) {
+						t.Fatalf("block %d lost its contents", i)
+					}
+					if h.Probe(b) != malloc.OK {
+						t.Fatalf("Probe = %v", h.Probe(b))
+					}
+					if err := h.Free(b); err != nil {
+						t.Fatal(err)
+					}
+				}
+				mustCheck(t, h)
+			}
+			c.Flush()
+			mustCheck(t, h)
+			if s := h.Info(); s.Uordblks != 0 || s.Hblks != 0 {
+				t.Fatalf("after freeing everything: %+v", s)
+			}
+		})
+	}
+}
+
+// Every kind of bad free and realloc gives its error and leaves the heap
+// consistent.
+func TestMisuse(t *testing.T) {
+	h := newHeap(t, malloc.Options{})
+	other := newHeap(t, malloc.Options{})
+	type tc struct {
+		block func() []byte // what to pass
+		want  error
+	}
+	alloc := func(n int) []byte {
+		b, err := h.Malloc(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	freed := func(n int) func() []byte {
+		return func() []byte {
+			b := alloc(n)
+			if err := h.Free(b); err != nil {
+				t.Fatal(err)
+			}
+			return b
+		}
+	}
+	tests := map[string]tc{
+		"go heap slice":          {func() []byte { return make([]byte, 64) }, malloc.ErrInvalidPointer},
+		"go heap large":          {func() []byte { return make([]byte, 1<<20) }, malloc.ErrInvalidPointer},
+		"stack-like global":      {func() []byte { return globalBuf[:] }, malloc.ErrInvalidPointer},
+		"interior small":         {func() []byte { return alloc(64)[16:] }, malloc.ErrInvalidPointer},
+		"interior small odd":     {func() []byte { return alloc(64)[1:] }, malloc.ErrInvalidPointer},
+		"interior mid":           {func() []byte { return alloc(40 << 10)[4096:] }, malloc.ErrInvalidPointer},
+		"interior mid unaligned": {func() []byte { return alloc(40 << 10)[32:] }, malloc.ErrInvalidPointer},
+		"interior large":         {func() []byte { return alloc(1 << 20)[4096:] }, malloc.ErrInvalidPointer},
+		"double small":           {freed(64), malloc.ErrDoubleFree},
+		"double 1000":            {freed(1000), malloc.ErrDoubleFree},
+		"double mid":             {freed(40 << 10), malloc.ErrDoubleFree},
+		"double large":           {freed(1 << 20), malloc.ErrDoubleFree},
+		"other heap small": {func() []byte {
+			b, _ := other.Malloc(64)
+			return b
+		}, malloc.ErrInvalidPointer},
+		"other heap large": {func() []byte {
+			b, _ := other.Malloc(1 << 20)
+			return b
+		}, malloc.ErrInvalidPointer},
+		"never allocated slot": {func() []byte {
+			b := alloc(48)
+			return unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(&b[0]), 48*40)), 1)
+		}, nil}, // either error, checked below
+	}
+	for name, tt := range tests {
+		for _, op := range []string{"free", "realloc", "cache free"} {
+			t.Run(name+"/"+op, func(t *testing.T) {
+				b := tt.block()
+				var err error
+				switch op {
+				case "free":
+					err = h.Free(b)
+				case "realloc":
+					var nb []byte
+					nb, err = h.Realloc(b, 100)
+					if nb != nil {
+						t.Fatalf("Realloc returned a block on error")
+					}
+				case "cache free":
+					c := h.NewCache()
+					err = c.Free(b)
+					c.Close()
+				}
+				if tt.want == nil {
+					if !errors.Is(err, malloc.ErrInvalidPointer) && !errors.Is(err, malloc.ErrDoubleFree) && err != nil {
+						t.Fatalf("err = %v", err)
+					}
+				} else if !errors.Is(err, tt.want) {
+					t.Fatalf("err = %v, want %v", err, tt.want)
+				}
+				mustCheck(t, h)
+				mustCheck(t, other)
+			})
+		}
+	}
+	if err := h.Free(nil); err != nil {
+		t.Fatalf("Free(nil) = %v", err)
+	}
+}
+
+var globalBuf [256]byte
+
+func TestDoubleFreeEveryTime(t *testing.T) {
+	h := newHeap(t, malloc.Options{})
+	c := h.NewCache()
+	defer c.Close()
+	for i := range 2000 {
+		size := 16 + i%2000
+		b, err := c.Malloc(size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Free(b); err != nil {
+			t.Fatal(err)
+		}
+		for _, free := range []func([]byte) error{c.Free, h.Free, malloc.Free} {
+			if err := free(b); !errors.Is(err, malloc.ErrDoubleFree) && !(errors.Is(err, malloc.ErrInvalidPointer) && free == nil) {
+				if errors.Is(err, malloc.ErrInvalidPointer) && addr(b) != 0 {
+					// malloc.Free is the default heap: a block of h is foreign there.
+					continue
+				}
+				t.Fatalf("size %d: second free: %v", size, err)
+			}
+		}
+	}
+	mustCheck(t, h)
+}
+
+func TestRealloc(t *testing.T) {
+	h := newHeap(t, malloc.Options{})
+	b, err := h.Realloc(nil, 10)
+	if err != nil || len(b) != 10 {
+		t.Fatal(len(b), err)
+	}
+	fillPattern(b, 3)
+	sizes := []int{10, 100, 1000, 5000, 16384, 20000, 100000, 300000, 5 << 20, 200000, 50000, 3000, 17}
+	prev := 10
+	for _, n := range sizes {
+		nb, err := h.Realloc(b, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(nb) != n {
+			t.Fatalf("len %d, want %d", len(nb), n)
+		}
+		if !hasPattern(nb[:min(prev, n)], 3) {
+			t.Fatalf("contents lost growing %d -> %d", prev, n)
+		}
+		fillPattern(nb, 3)
+		mustCheck(t, h)
+		b, prev = nb, n
+	}
+	if nb, err := h.Realloc(b, 0); nb != nil || err != nil {
+		t.Fatal(nb, err)
+	}
+	if err := h.Free(b); !errors.Is(err, malloc.ErrDoubleFree) && !errors.Is(err, malloc.ErrInvalidPointer) {
+		t.Fatalf("block freed by Realloc(b, 0) frees again: %v", err)
+	}
+	mustCheck(t, h)
+}
+
+// A mid-size block grows in place when the memory after it is free.
+func TestReallocInPlace(t *testing.T) {
+	h := newHeap(t, malloc.Options{})
+	a, _ := h.Malloc(40 << 10)
+	b, _ := h.Malloc(40 << 10)
+	guard, _ := h.Malloc(40 << 10)
+	if err := h.Free(b); err != nil {
+		t.Fatal(err)
+	}
+	na, err := h.Realloc(a, 70<<10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if addr(na) != addr(a) {
+		t.Fatalf("moved from %#x to %#x although the next chunk was free", addr(a), addr(na))
+	}
+	mustCheck(t, h)
+	h.Free(na)
+	h.Free(guard)
+	// A block in its own mapping grows by mremap.
+	big, _ := h.Malloc(1 << 20)
+	fillPattern(big, 9)
+	big2, err := h.Realloc(big, 64<<20)
+	if err != nil || !hasPattern(big2[:1<<20], 9) {
+		t.Fatal(err)
+	}
+	h.Free(big2)
+	mustCheck(t, h)
+}
+
+func TestAligned(t *testing.T) {
+	h := newHeap(t, malloc.Options{})
+	type fn func(a, n int) ([]byte, error)
+	fns := map[string]fn{"AlignedAlloc": h.AlignedAlloc, "Memalign": h.Memalign, "PosixMemalign": h.PosixMemalign}
+	for name, f := range fns {
+		for _, align := range []int{8, 16, 32, 64, 256, 4096, 8192, 1 << 16, 1 << 21} {
+			for _, size := range []int{1, 100, 3000, 20000, 300000} {
+				t.Run(fmt.Sprintf("%s/%d/%d", name, align, size), func(t *testing.T) {
+					b, err := f(align, size)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if addr(b)%uintptr(align) != 0 || len(b) != size {
+						t.Fatalf("%#x len %d", addr(b), len(b))
+					}
+					fillPattern(b, 1)
+					mustCheck(t, h)
+					if err := h.Free(b); err != nil {
+						t.Fatal(err)
+					}
+				})
+			}
+		}
+	}
+	bad := map[string]func() error{
+		"aligned 3":       func() error { _, err := h.AlignedAlloc(3, 10); return err },
+		"aligned 0":       func() error { _, err := h.AlignedAlloc(0, 10); return err },
+		"memalign -8":     func() error { _, err := h.Memalign(-8, 10); return err },
+		"posix 4":         func() error { _, err := h.PosixMemalign(4, 10); return err },
+		"posix 24":        func() error { _, err := h.PosixMemalign(24, 10); return err },
+		"negative size":   func() error { _, err := h.Malloc(-1); return err },
+		"negative calloc": func() error { _, err := h.Calloc(-1, 4); return err },
+	}
+	for name, f := range bad {
+		t.Run(name, func(t *testing.T) {
+			err := f()
+			if !errors.Is(err, malloc.ErrInvalidArgument) || !errors.Is(err, unix.EINVAL) {
+				t.Fatalf("err = %v, want EINVAL", err)
+			}
+		})
+	}
+	v, _ := h.Valloc(100)
+	pv, _ := h.PValloc(100)
+	if addr(v)%uintptr(os.Getpagesize()) != 0 || addr(pv)%uintptr(os.Getpagesize()) != 0 || len(pv) != os.Getpagesize() {
+		t.Fatalf("valloc %#x pvalloc %#x len %d", addr(v), addr(pv), len(pv))
+	}
+	h.Free(v)
+	h.Free(pv)
+	mustCheck(t, h)
+}
+
+func TestCalloc(t *testing.T) {
+	h := newHeap(t, malloc.Options{})
+	// Dirty some memory first, so that zeroing is needed.
+	for range 3 {
+		b, _ := h.Malloc(5000)
+		for i := range b {
+			b[i] = 0xff
+		}
+		h.Free(b)
+	}
+	b, err := h.Calloc(100, 50)
+	if err != nil || len(b) != 5000 {
+		t.Fatal(err)
+	}
+	for i, v := range b {
+		if v != 0 {
+			t.Fatalf("byte %d = %#x", i, v)
+		}
+	}
+	h.Free(b)
+	_, err = h.Calloc(1<<40, 1<<40)
+	if !errors.Is(err, malloc.ErrNoMemory) || !errors.Is(err, unix.ENOMEM) {
+		t.Fatalf("overflow: %v", err)
+	}
+	_, err = h.ReallocArray(nil, 1<<62, 4)
+	if !errors.Is(err, malloc.ErrNoMemory) {
+		t.Fatalf("overflow: %v", err)
+	}
+}
+
+// Blocks allocated by one goroutine's Cache and freed by another's, through
+// every front end, under -race.
+func TestCrossGoroutineFree(t *testing.T) {
+	h := newHeap(t, malloc.Options{ArenaMax: 2})
+	const workers = 4
+	const rounds = 3000
+	ch := make(chan []byte, 256)
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*workers)
+	for w := range workers {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			c := h.NewCache()
+			defer c.Close()
+			for i := range rounds {
+				n := 16 + (i*131+w*7)%3000
+				if i%97 == 0 {
+					n = 50000
+				}
+				var b []byte
+				var err error
+				if i%2 == 0 {
+					b, err = c.Malloc(n)
+				} else {
+					b, err = h.Malloc(n)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+				b[0], b[len(b)-1] = byte(w), byte(i)
+				ch <- b
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			c := h.NewCache()
+			defer c.Close()
+			for i := range rounds {
+				b := <-ch
+				var err error
+				if i%2 == 0 {
+					err = c.Free(b)
+				} else {
+					err = h.Free(b)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	mustCheck(t, h)
+	if s := h.Info(); s.Uordblks != 0 {
+		t.Fatalf("Uordblks = %d after all frees", s.Uordblks)
+	}
+}
+
+func TestStatsAddUp(t *testing.T) {
+	h := newHeap(t, malloc.Options{})
+	var live []int
+	var bs [][]byte
+	want := int64(0)
+	for i := range 500 {
+		n := 16 + i*97%60000
+		b, err := h.Malloc(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bs = append(bs, b)
+		live = append(live, h.UsableSize(b))
+		want += int64(h.UsableSize(b))
+	}
+	s := h.Info()
+	if s.Uordblks != want {
+		t.Fatalf("Uordblks %d, want %d", s.Uordblks, want)
+	}
+	if s.Fordblks != s.Arena-s.Uordblks || s.Arena <= 0 {
+		t.Fatalf("Fordblks %d Arena %d", s.Fordblks, s.Arena)
+	}
+	for i, b := range bs {
+		if i%2 == 0 {
+			h.Free(b)
+			want -= int64(live[i])
+		}
+	}
+	if s := h.Info(); s.Uordblks != want {
+		t.Fatalf("after half: Uordblks %d, want %d", s.Uordblks, want)
+	}
+	var buf bytes.Buffer
+	h.WriteStats(&buf)
+	if !strings.Contains(buf.String(), "Arena 0:") || !strings.Contains(buf.String(), "in use bytes") {
+		t.Fatalf("WriteStats:\n%s", buf.String())
+	}
+	buf.Reset()
+	if err := h.WriteInfo(&buf); err != nil || !strings.HasPrefix(buf.String(), "<malloc version=\"1\">") || !strings.Contains(buf.String(), "<heap nr=\"0\">") {
+		t.Fatalf("WriteInfo: %v\n%s", err, buf.String())
+	}
+	mustCheck(t, h)
+}
+
+func TestSizeClassesUpToDate(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("no go command")
+	}
+	out, err := exec.Command("go", "run", "./internal/mksizeclasses", "-check").CombinedOutput()
+	if err != nil {
+		t.Fatalf("sizeclasses.go is stale (run go generate): %v\n%s", err, out)
+	}
+}

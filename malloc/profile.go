@@ -1,0 +1,161 @@
+package malloc
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"runtime/pprof"
+	"sort"
+	"sync"
+	"sync/atomic"
+)
+
+// ProfileName is the name of the runtime/pprof profile of sampled live
+// blocks, shared by every heap: `go tool pprof` on the output of
+// pprof.Lookup(ProfileName).WriteTo shows which call stacks hold off-heap
+// memory. Each sample stands for about ProfileRate bytes of allocation.
+const ProfileName = "vmkit/malloc"
+
+var (
+	profOnce sync.Once
+	profile  *pprof.Profile
+)
+
+func theProfile() *pprof.Profile {
+	profOnce.Do(func() {
+		if p := pprof.Lookup(ProfileName); p != nil {
+			profile = p
+			return
+		}
+		profile = pprof.NewProfile(ProfileName)
+	})
+	return profile
+}
+
+type sample struct {
+	size  int
+	stack []uintptr
+}
+
+// profiler samples allocations as the runtime's heap profile does: the
+// distance to the next sample is drawn from an exponential distribution with
+// mean rate, so that every byte has the same chance to be sampled.
+type profiler struct {
+	rate  atomic.Int64
+	until atomic.Int64 // bytes left before the next sample
+	mu    sync.Mutex
+	live  map[uintptr]sample
+}
+
+// SetProfileRate samples about one allocation per rate bytes into the
+// "vmkit/malloc" profile; 0 stops sampling (blocks sampled so far stay in
+// the profile until freed).
+func (h *Heap) SetProfileRate(rate int) {
+	if rate < 0 {
+		rate = 0
+	}
+	h.prof.rate.Store(int64(rate))
+	h.prof.until.Store(nextSample(int64(rate)))
+	theProfile()
+	h.setMode(modeProfile, rate > 0)
+}
+
+func nextSample(rate int64) int64 {
+	if rate <= 1 {
+		return rate
+	}
+	return int64(-math.Log(1-rand.Float64()) * float64(rate))
+}
+
+func (pr *profiler) maybeSample(h *Heap, p uintptr, size int) {
+	rate := pr.rate.Load()
+	if rate <= 0 || p == 0 {
+		return
+	}
+	if pr.until.Add(-int64(max(size, 1))) > 0 {
+		return
+	}
+	pr.until.Store(nextSample(rate))
+	var pcs [32]uintptr
+	n := runtime.Callers(2, pcs[:])
+	skip := 0
+	frames := runtime.CallersFrames(pcs[:n])
+	for {
+		f, more := frames.Next()
+		if !inPackage(f.Function) || !more {
+			break
+		}
+		skip++
+	}
+	pr.mu.Lock()
+	if pr.live == nil {
+		pr.live = map[uintptr]sample{}
+	}
+	if _, dup := pr.live[p]; !dup {
+		pr.live[p] = sample{size: size, stack: append([]uintptr(nil), pcs[min(skip, n):n]...)}
+		theProfile().Add(p, skip+2)
+	}
+	pr.mu.Unlock()
+}
+
+func (pr *profiler) forget(p uintptr) {
+	pr.mu.Lock()
+	if _, ok := pr.live[p]; ok {
+		delete(pr.live, p)
+		theProfile().Remove(p)
+	}
+	pr.mu.Unlock()
+}
+
+// WriteLeaks writes the sampled blocks that are still allocated, grouped by
+// the call stack that allocated them, largest first: the leak report. Call
+// it at the end of main (with defer) or of a test. It needs profiling on
+// (Options.ProfileRate, SetProfileRate or VMKIT_MALLOC_PROFILE_RATE).
+func (h *Heap) WriteLeaks(w io.Writer) error {
+	h.prof.mu.Lock()
+	type group struct {
+		stack []uintptr
+		n     int
+		bytes int64
+	}
+	groups := map[string]*group{}
+	for _, s := range h.prof.live {
+		k := fmt.Sprint(s.stack)
+		g := groups[k]
+		if g == nil {
+			g = &group{stack: s.stack}
+			groups[k] = g
+		}
+		g.n++
+		g.bytes += int64(s.size)
+	}
+	h.prof.mu.Unlock()
+	list := make([]*group, 0, len(groups))
+	for _, g := range groups {
+		list = append(list, g)
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].bytes > list[j].bytes })
+	rate := h.prof.rate.Load()
+	if _, err := fmt.Fprintf(w, "malloc leak report: %d sampled live blocks in %d stacks (1 sample per %d bytes); in use now: %d bytes in arenas, %d bytes mapped\n",
+		len(h.prof.live), len(list), rate, h.Info().Uordblks, h.Info().Hblkhd); err != nil {
+		return err
+	}
+	for _, g := range list {
+		if _, err := fmt.Fprintf(w, "\n%d blocks, %d bytes sampled:\n", g.n, g.bytes); err != nil {
+			return err
+		}
+		frames := runtime.CallersFrames(g.stack)
+		for {
+			f, more := frames.Next()
+			if _, err := fmt.Fprintf(w, "\t%s\n\t\t%s:%d\n", f.Function, f.File, f.Line); err != nil {
+				return err
+			}
+			if !more {
+				break
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,265 @@
+package malloc
+
+import (
+	"math/bits"
+)
+
+// A region is one of glibc's "heaps": a contiguous mapping owned by one
+// arena and cut into chunks of whole pages. Every chunk is described out of
+// band, in the slices below, never in the memory it describes:
+//
+//	kind[pg]    the state of every page: pageTop (above top), pageFree,
+//	            pageMid (a mid-size block) or pageSpan (a span of small blocks)
+//	head[pg]    at a chunk's first page: its length in pages
+//	tail[pg]    at a chunk's last page: its length in pages, so that the
+//	            chunk below a freed one is found in O(1) for coalescing
+//	next, prev  at a free chunk's first page: its neighbours in its bin
+//	spans[pg]   for every page of a span: the span
+//
+// Pages [0, top) are chunks that tile the range without gaps. Pages
+// [top, npages) are the top chunk: free, and clean above dirty. A freed chunk
+// merges with free neighbours at once, and with the top chunk when it ends at
+// top. All fields are guarded by the arena's mutex.
+type region struct {
+	owner *Heap
+	arena *arena
+	base  uintptr // first byte; a multiple of segSize
+	end   uintptr // base + npages*pageSize
+	state uintptr // one state byte per 16 bytes of the region (see slot states)
+
+	npages int32
+	top    int32 // first page of the top chunk
+	dirty  int32 // pages [top, dirty) may hold data and are kept mapped
+	hwm    int32 // pages below hwm have been handed out at some time
+
+	kind  []uint8
+	head  []int32
+	tail  []int32
+	next  []int32
+	prev  []int32
+	spans []*span
+
+	bins     [numBins]int32 // first page of each bin's list, or -1
+	nonempty [(numBins + 63) / 64]uint64
+
+	freePages  int64 // pages in free chunks below top
+	freeChunks int64
+	midPages   int64 // pages in mid-size blocks
+	midBlocks  int64
+	spanPages  int64
+
+	release func() error // unmaps the region and its state bytes
+	source  string       // "mmap" or "brk"
+}
+
+// Page kinds.
+const (
+	pageTop  = 0
+	pageFree = 1
+	pageMid  = 2
+	pageSpan = 3
+)
+
+const (
+	pageShift = 12
+	pageSize  = 1 << pageShift
+	// Bins 0..127 hold free chunks of exactly 1..128 pages; the others hold
+	// chunks whose length has the same bit length.
+	exactBins = 128
+	numBins   = exactBins + 24
+)
+
+func binOf(n int32) int {
+	if n <= exactBins {
+		return int(n - 1)
+	}
+	return exactBins + bits.Len32(uint32(n)) - 8
+}
+
+func newRegionMeta(r *region, npages int32) {
+	r.npages = npages
+	r.end = r.base + uintptr(npages)<<pageShift
+	r.kind = make([]uint8, npages)
+	r.head = make([]int32, npages)
+	r.tail = make([]int32, npages)
+	r.next = make([]int32, npages)
+	r.prev = make([]int32, npages)
+	r.spans = make([]*span, npages)
+	for i := range r.bins {
+		r.bins[i] = -1
+	}
+}
+
+func (r *region) addr(pg int32) uintptr { return r.base + uintptr(pg)<<pageShift }
+
+func (r *region) pageOf(p uintptr) int32 { return int32((p - r.base) >> pageShift) }
+
+// setChunk records a chunk of n pages at pg with kind k.
+func (r *region) setChunk(pg, n int32, k uint8) {
+	r.head[pg] = n
+	r.tail[pg+n-1] = n
+	for i := pg; i < pg+n; i++ {
+		r.kind[i] = k
+	}
+}
+
+func (r *region) binInsert(pg, n int32) {
+	b := binOf(n)
+	r.next[pg] = r.bins[b]
+	r.prev[pg] = -1
+	if r.bins[b] >= 0 {
+		r.prev[r.bins[b]] = pg
+	}
+	r.bins[b] = pg
+	r.nonempty[b/64] |= 1 << (b % 64)
+	r.freePages += int64(n)
+	r.freeChunks++
+}
+
+func (r *region) binRemove(pg, n int32) {
+	b := binOf(n)
+	if p := r.prev[pg]; p >= 0 {
+		r.next[p] = r.next[pg]
+	} else {
+		r.bins[b] = r.next[pg]
+	}
+	if nx := r.next[pg]; nx >= 0 {
+		r.prev[nx] = r.prev[pg]
+	}
+	if r.bins[b] < 0 {
+		r.nonempty[b/64] &^= 1 << (b % 64)
+	}
+	r.freePages -= int64(n)
+	r.freeChunks--
+}
+
+// nextBin returns the first nonempty bin at or after b, or -1.
+func (r *region) nextBin(b int) int {
+	for w := b / 64; w < len(r.nonempty); w++ {
+		m := r.nonempty[w]
+		if w == b/64 {
+			m &= ^uint64(0) << (b % 64)
+		}
+		if m != 0 {
+			return w*64 + bits.TrailingZeros64(m)
+		}
+	}
+	return -1
+}
+
+// allocPages takes a chunk of n pages whose first page is a multiple of align
+// pages (a power of two), gives it kind k, and returns its first page or -1.
+// Free chunks are tried best fit first; the top chunk last.
+func (r *region) allocPages(n, align int32, k uint8) int32 {
+	for b := r.nextBin(binOf(n)); b >= 0; b = r.nextBin(b + 1) {
+		for pg := r.bins[b]; pg >= 0; pg = r.next[pg] {
+			size := r.head[pg]
+			start := (pg + align - 1) &^ (align - 1)
+			if start+n > pg+size {
+				continue
+			}
+			r.binRemove(pg, size)
+			if start > pg {
+				r.setChunk(pg, start-pg, pageFree)
+				r.binInsert(pg, start-pg)
+			}
+			if rest := pg + size - (start + n); rest > 0 {
+				r.setChunk(start+n, rest, pageFree)
+				r.binInsert(start+n, rest)
+			}
+			r.setChunk(start, n, k)
+			return start
+		}
+	}
+	start := (r.top + align - 1) &^ (align - 1)
+	if start+n > r.npages || start+n < start {
+		return -1
+	}
+	if start > r.top {
+		r.setChunk(r.top, start-r.top, pageFree)
+		r.binInsert(r.top, start-r.top)
+	}
+	r.setChunk(start, n, k)
+	r.top = start + n
+	if r.dirty < r.top {
+		r.dirty = r.top
+	}
+	r.hwm = max(r.hwm, r.top)
+	return start
+}
+
+// freePages returns the chunk at pg to the free pool, merging it with free
+// neighbours and with the top chunk. It returns the number of pages that
+// joined the top chunk.
+func (r *region) freeChunkAt(pg int32) {
+	n := r.head[pg]
+	if pg > 0 && r.kind[pg-1] == pageFree {
+		ln := r.tail[pg-1]
+		lpg := pg - ln
+		r.binRemove(lpg, ln)
+		r.head[pg] = 0
+		pg, n = lpg, n+ln
+	}
+	if e := pg + n; e < r.top && r.kind[e] == pageFree {
+		rn := r.head[e]
+		r.binRemove(e, rn)
+		r.head[e] = 0
+		n += rn
+	}
+	if pg+n == r.top {
+		for i := pg; i < pg+n; i++ {
+			r.kind[i] = pageTop
+		}
+		r.head[pg] = 0
+		r.top = pg
+		return
+	}
+	r.setChunk(pg, n, pageFree)
+	r.binInsert(pg, n)
+}
+
+// growInPlace extends the mid-size chunk at pg to n pages if the pages after
+// it are free (or the top chunk), and reports whether it did.
+func (r *region) growInPlace(pg, n int32) bool {
+	have := r.head[pg]
+	if n <= have {
+		return true
+	}
+	e := pg + have
+	need := n - have
+	switch {
+	case e == r.top:
+		if e+need > r.npages {
+			return false
+		}
+		r.top = e + need
+		if r.dirty < r.top {
+			r.dirty = r.top
+		}
+		r.hwm = max(r.hwm, r.top)
+	case e < r.top && r.kind[e] == pageFree && r.head[e] >= need:
+		fn := r.head[e]
+		r.binRemove(e, fn)
+		r.head[e] = 0
+		if rest := fn - need; rest > 0 {
+			r.setChunk(pg+n, rest, pageFree)
+			r.binInsert(pg+n, rest)
+		}
+	default:
+		return false
+	}
+	r.setChunk(pg, n, pageMid)
+	return true
+}
+
+// shrinkInPlace cuts the mid-size chunk at pg down to n pages and frees the
+// rest.
+func (r *region) shrinkInPlace(pg, n int32) {
+	have := r.head[pg]
+	if n >= have {
+		return
+	}
+	r.setChunk(pg, n, pageMid)
+	r.setChunk(pg+n, have-n, pageMid)
+	r.freeChunkAt(pg + n)
+}

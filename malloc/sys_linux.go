@@ -1,0 +1,48 @@
+package malloc
+
+import (
+	"errors"
+
+	"github.com/vmkit/vmkit/mem"
+)
+
+func supported() error { return nil }
+
+// brkRegion takes a region from the program break: the break is first
+// moved to a segment boundary, then by size bytes.
+func (h *Heap) brkRegion(a *arena, size int64) (*region, error) {
+	cur, err := mem.Sbrk(0)
+	if err != nil {
+		return nil, err
+	}
+	gap := int64((cur+segSize-1)&^(segSize-1) - cur)
+	start, err := mem.Sbrk(int(gap + size))
+	if err != nil {
+		return nil, err
+	}
+	if start != cur {
+		return nil, errors.New("malloc: the program break moved under us")
+	}
+	sm, err := mem.Map(int(size>>4), mem.Read|mem.Write, mem.NoReserve)
+	if err != nil {
+		return nil, err
+	}
+	r := &region{owner: h, arena: a, source: "brk"}
+	r.base = cur + uintptr(gap)
+	r.state = sm.Addr()
+	newRegionMeta(r, int32(size>>pageShift))
+	end := r.end
+	r.release = func() error {
+		// Shrink the break back if nothing moved it since; else just drop
+		// the pages.
+		if now, err := mem.Sbrk(0); err == nil && now == end {
+			_, err := mem.Sbrk(-int(size + gap))
+			return errors.Join(err, sm.Close())
+		}
+		return errors.Join(decommit(r.base, end), sm.Close())
+	}
+	register(r)
+	return r, nil
+}
+
+func (h *Heap) brkShrink(r *region, from int32) bool { return false }
