@@ -243,7 +243,7 @@ func Protect(b []byte, p Prot) error {
 	if err := sys.Mprotect(ptr, uintptr(len(b)), int(p)); err != nil {
 		e := rangeErr("mprotect", ptr, uintptr(len(b)), err)
 		if errors.Is(err, unix.ENOMEM) {
-			e.Hint = "part of the range is not mapped, or the change would split a mapping past vm.max_map_count"
+			e.Hint = "part of the range is not mapped, the change would split a mapping past vm.max_map_count, or making private memory writable exceeds the overcommit limit (vm.overcommit_memory)"
 		}
 		return e
 	}
@@ -363,7 +363,7 @@ func residentRange(p unsafe.Pointer, n uintptr) (Residency, error) {
 			cp = unsafe.Add(p, uintptr(first)*uintptr(pageSize)-head)
 			cn = min(uintptr(cnt)*uintptr(pageSize), n+head-uintptr(first)*uintptr(pageSize))
 		}
-		if err := sys.MincoreRange(cp, cn, vec[:cnt]); err != nil {
+		if err := sys.MincoreRaw(cp, cn, vec[:cnt]); err != nil {
 			e := rangeErr("mincore", p, n, err)
 			if errors.Is(err, unix.ENOMEM) {
 				e.Hint = "part of the range is not mapped"
