@@ -327,8 +327,10 @@ func adviseRange(p unsafe.Pointer, n uintptr, a Advice) error {
 }
 
 // mincoreChunk is how many pages one mincore call covers: a multiple of 64 so
-// each chunk packs into whole words.
-const mincoreChunk = 64 << 10
+// each chunk packs into whole words, and small enough (about 15 µs of kernel
+// time) that a call made without the scheduler's knowledge never delays a
+// stop-the-world noticeably.
+const mincoreChunk = 16 << 10
 
 // vecPool keeps mincore's byte-per-page vectors warm: a fresh vector costs
 // the kernel a page fault per 4096 entries inside the system call.
