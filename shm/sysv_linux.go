@@ -130,7 +130,7 @@ func getError(key, size int, flags SysVFlags, err error) *Error {
 	case errors.Is(err, unix.ENOENT):
 		e.Hint = "no segment has this key: pass shm.SysVCreate to make one (ipcs -m lists them)"
 	case errors.Is(err, unix.EEXIST):
-		e.Hint = "the key has a segment already: drop shm.SysVExclusive to open it, or remove it (ipcrm -M " + strconv.Itoa(key) + ")"
+		e.Hint = "the key has a segment already: drop shm.SysVExclusive to open it, or remove it (ipcrm -M 0x" + strconv.FormatUint(uint64(uint32(int32(key))), 16) + ")"
 	case errors.Is(err, unix.EACCES):
 		e.Hint = "the segment's permissions forbid this user: see ipcs -m -c, or ask its owner"
 	case errors.Is(err, unix.EINVAL) && size > 0:

@@ -100,8 +100,16 @@ const sysvPerm = 0o777
 
 // String names the flags and the permission, such as "create|exclusive|0600".
 func (f SysVFlags) String() string {
-	s := flagString(uint64(f>>9), []string{"create", "exclusive", "hugepages", "noreserve"}, "")
-	perm := "0" + strconv.FormatUint(uint64(f&sysvPerm), 8)
+	known := SysVCreate | SysVExclusive | SysVHugePages | SysVNoReserve
+	s := flagString(uint64(f&known>>9), []string{"create", "exclusive", "hugepages", "noreserve"}, "")
+	if rest := f &^ (known | sysvPerm); rest != 0 {
+		if s != "" {
+			s += "|"
+		}
+		s += "0x" + strconv.FormatUint(uint64(rest), 16)
+	}
+	perm := strconv.FormatUint(uint64(f&sysvPerm), 8)
+	perm = strings.Repeat("0", 4-len(perm)) + perm
 	if s == "" {
 		return perm
 	}
