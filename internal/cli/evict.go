@@ -8,8 +8,9 @@ import (
 )
 
 // runEvict drops the files from the page cache with POSIX_FADV_DONTNEED and
-// reports the residency that is left: pages locked or mapped by a process,
-// and dirty pages, stay.
+// reports the residency that is left: pages locked or mapped by a process
+// stay. Dirty pages are written back first (when cachestat can see them),
+// since the kernel keeps them otherwise.
 func runEvict(e *env, args []string) int {
 	var wf walkFlags
 	wf.cmd = "evict"
@@ -38,6 +39,12 @@ func runEvict(e *env, args []string) int {
 			b, err := en.Measure(&count)
 			if err != nil {
 				return err
+			}
+			if b.Dirty+b.Writeback > 0 {
+				// Dirty pages cannot be dropped: write them first.
+				if err := en.WriteBack(); err != nil {
+					return err
+				}
 			}
 			if err := en.Evict(); err != nil {
 				return err

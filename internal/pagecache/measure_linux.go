@@ -85,7 +85,7 @@ func (e *Entry) Measure(o *Options) (Result, error) {
 		switch {
 		case err == nil:
 			cachestatState.Store(1)
-			res.Known, res.Resident, res.Dirty = true, int64(cs.Cache), int64(cs.Dirty)
+			res.Known, res.Resident, res.Dirty, res.Writeback = true, int64(cs.Cache), int64(cs.Dirty), int64(cs.Writeback)
 			if !o.Pages {
 				return res, nil
 			}
@@ -135,6 +135,20 @@ func (e *Entry) Evict() error {
 	}
 	if err := unix.Fadvise(e.fd, e.Off, e.Len, unix.FADV_DONTNEED); err != nil {
 		return &PathError{Op: "posix_fadvise(DONTNEED)", Path: e.Path, Err: err}
+	}
+	return nil
+}
+
+// WriteBack writes e's dirty pages in the span to disk and waits for the
+// writes (sync_file_range(2)), so that Evict can drop them.
+func (e *Entry) WriteBack() error {
+	if e.Len == 0 {
+		return nil
+	}
+	err := unix.SyncFileRange(e.fd, e.Off, e.Len,
+		unix.SYNC_FILE_RANGE_WAIT_BEFORE|unix.SYNC_FILE_RANGE_WRITE|unix.SYNC_FILE_RANGE_WAIT_AFTER)
+	if err != nil {
+		return &PathError{Op: "sync_file_range", Path: e.Path, Err: err}
 	}
 	return nil
 }

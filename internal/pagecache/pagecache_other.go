@@ -35,6 +35,9 @@ func (e *Entry) Measure(o *Options) (Result, error) { return Result{}, ErrNotSup
 // Evict is not supported on this system.
 func (e *Entry) Evict() error { return ErrNotSupported }
 
+// WriteBack is not supported on this system.
+func (e *Entry) WriteBack() error { return ErrNotSupported }
+
 // ReadSpan is not supported on this system.
 func ReadSpan(fd int, off, n int64, buf []byte) (int64, error) { return 0, ErrNotSupported }
 

@@ -163,9 +163,9 @@ type Result struct {
 	// Resident is the number of those pages in the page cache; meaningful
 	// only when Known.
 	Resident int64
-	// Dirty is the number of resident pages not yet written back
-	// (cachestat only; 0 otherwise).
-	Dirty int64
+	// Dirty is the number of resident pages not yet written back, and
+	// Writeback the number being written (cachestat only; 0 otherwise).
+	Dirty, Writeback int64
 	// Known is false when the kernel will not tell: the caller neither owns
 	// the file nor may write it (see the package documentation).
 	Known bool
