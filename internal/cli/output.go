@@ -376,7 +376,7 @@ func writeSummary(w io.Writer, s summary) {
 		var parts []string
 		for _, r := range pagecache.SkipReasons() {
 			if n := s.SkippedBy[skipKeys[r]]; n > 0 {
-				parts = append(parts, fmt.Sprintf("%d %s", n, r))
+				parts = append(parts, fmt.Sprintf("%s %d", r, n))
 			}
 		}
 		line("Skipped", fmt.Sprintf("%d (%s)", s.Skipped, strings.Join(parts, ", ")))

@@ -52,7 +52,10 @@
 // workers share it; the directory descriptor is reference counted). A
 // directory is entered once per device and inode, which detects symlink
 // loops under Options.Follow and repeated roots. Without Options.HardLinks a
-// file with more than one link is counted once per device and inode.
+// file with more than one link is counted once per device and inode: such
+// files are set aside during the walk and visited after it, each under the
+// smallest of its paths, so that the name that counts does not depend on
+// which worker got there first.
 // Special files are skipped and counted; directories of pseudo filesystems
 // (proc, sysfs, ...) found inside a tree are skipped; a root that is special
 // or on a pseudo filesystem is an error.

@@ -93,9 +93,12 @@ type walker struct {
 	stack   []job
 	pending int // jobs on the stack plus jobs being worked on
 
-	seenMu    sync.Mutex
-	seenDirs  map[devIno]string // every directory entered, with its path
-	seenFiles map[devIno]struct{}
+	seenMu   sync.Mutex
+	seenDirs map[devIno]string // every directory entered, with its path
+	// links holds, for each file with more than one link, the smallest of
+	// its paths seen so far; those files are visited after the walk, so
+	// that which name counts does not depend on timing.
+	links map[devIno]string
 }
 
 // Walk visits every regular file named by roots or found below them, in
@@ -109,7 +112,7 @@ func Walk(roots []string, o Options, h Handler, st *Stats) error {
 	if h.Visit == nil {
 		h.Visit = func(*Entry) error { return nil }
 	}
-	w := &walker{o: &o, h: h, stats: st, seenDirs: map[devIno]string{}, seenFiles: map[devIno]struct{}{}}
+	w := &walker{o: &o, h: h, stats: st, seenDirs: map[devIno]string{}, links: map[devIno]string{}}
 	w.cond.L = &w.mu
 	cwd := &dirRef{fd: unix.AT_FDCWD}
 	cwd.refs.Store(1 << 30) // never closed
@@ -133,7 +136,58 @@ func Walk(roots []string, o Options, h Handler, st *Stats) error {
 		}()
 	}
 	wg.Wait()
+	w.visitLinks(n)
 	return nil
+}
+
+// visitLinks visits the files with several links, each once under its
+// smallest path, in parallel.
+func (w *walker) visitLinks(workers int) {
+	paths := make([]string, 0, len(w.links))
+	for _, p := range w.links {
+		paths = append(paths, p)
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(workers, len(paths)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(paths) {
+					return
+				}
+				e, err := Open(paths[i], w.o)
+				if err != nil {
+					w.stats.Errors.Add(1)
+					if w.h.Error != nil {
+						w.h.Error(err)
+					}
+					continue
+				}
+				w.visit(e)
+				e.Close()
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// visit hands e to the handler and counts its error.
+func (w *walker) visit(e *Entry) {
+	err := w.h.Visit(e)
+	if err == nil {
+		return
+	}
+	w.stats.Errors.Add(1)
+	if w.h.Error != nil {
+		var pe *PathError
+		if !errors.As(err, &pe) {
+			err = &PathError{Op: "read", Path: e.Path, Err: err}
+		}
+		w.h.Error(err)
+	}
 }
 
 // DefaultWorkers is the number of walkers Walk runs when Options.Workers is
@@ -490,36 +544,27 @@ func (w *walker) file(d *dirRef, n name, root bool, e *Entry) {
 			return
 		}
 	}
-	if !w.o.HardLinks && st.Nlink > 1 {
-		key := devIno{st.Dev, st.Ino}
-		w.seenMu.Lock()
-		_, seen := w.seenFiles[key]
-		if !seen {
-			w.seenFiles[key] = struct{}{}
-		}
-		w.seenMu.Unlock()
-		if seen {
-			w.skip(SkipHardLink)
-			return
-		}
-	}
 	if w.o.MaxSize > 0 && st.Size > w.o.MaxSize {
 		w.skip(SkipTooLarge)
 		return
 	}
+	if !w.o.HardLinks && st.Nlink > 1 {
+		key := devIno{st.Dev, st.Ino}
+		w.seenMu.Lock()
+		first, seen := w.links[key]
+		if !seen || path < first {
+			w.links[key] = path
+		}
+		w.seenMu.Unlock()
+		if seen {
+			w.skip(SkipHardLink)
+		}
+		return // visited after the walk, under its smallest path
+	}
 	*e = Entry{Path: path, Size: st.Size, Dev: st.Dev, Ino: st.Ino, Uid: st.Uid, Mode: st.Mode,
 		Blocks: st.Blocks, FSType: fsType, fd: fd}
 	e.Off, e.Len = w.o.Range.Span(st.Size)
-	if err := w.h.Visit(e); err != nil {
-		w.stats.Errors.Add(1)
-		if w.h.Error != nil {
-			var pe *PathError
-			if !errors.As(err, &pe) {
-				err = &PathError{Op: "read", Path: path, Err: err}
-			}
-			w.h.Error(err)
-		}
-	}
+	w.visit(e)
 	e.fd = -1
 }
 
