@@ -443,4 +443,3 @@ func capIPCLock() (bool, error) {
 	}
 	return data[0].Effective&(1<<unix.CAP_IPC_LOCK) != 0, nil
 }
-
