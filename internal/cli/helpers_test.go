@@ -1,3 +1,5 @@
+//go:build linux
+
 package cli_test
 
 // Helpers: the vmkit binary built once per test run, directories on a real

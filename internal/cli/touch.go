@@ -83,16 +83,15 @@ func measureTargets(e *env, ts []*target, o pagecache.Options, c *collector, err
 
 // Reading is cut into chunks so that the workers share a large file; each
 // reads its chunk with pread into a buffer of its own.
+//
+// Measured on the benchmark tree (bench/cli): 16 MiB chunks with 8 workers
+// read about 1.6x faster than one worker per file (the 200 MiB files were
+// the tail), and plain pread beat mmap with MADV_POPULATE_READ (whose
+// faults read around in small pieces) and fadvise(WILLNEED) first.
 const (
-	touchChunkD   = 16 << 20
-	touchBufD     = 1 << 20
-	touchWorkersD = 8
-)
-
-var (
-	touchChunk   = int64(envInt("VMKIT_TOUCH_CHUNK", touchChunkD))
-	touchBuf     = envInt("VMKIT_TOUCH_BUF", touchBufD)
-	touchWorkers = envInt("VMKIT_TOUCH_WORKERS", touchWorkersD)
+	touchChunk   = 16 << 20
+	touchBuf     = 256 << 10
+	touchWorkers = 8
 )
 
 type chunk struct {
@@ -146,7 +145,7 @@ func runTouch(e *env, args []string) int {
 		en, err := pagecache.Open(ch.t.path, &o)
 		var n int64
 		if err == nil {
-			n, err = expRead(en.Fd(), ch.off, ch.len, bufs[w])
+			n, err = pagecache.ReadSpan(en.Fd(), ch.off, ch.len, bufs[w])
 			en.Close()
 		}
 		read.Add(n)

@@ -31,6 +31,12 @@ type Handler struct {
 // batchSize is how many names of one directory make a job of their own.
 const batchSize = 64
 
+// splitSize is the file size from which a worker hands the rest of its
+// batch back to the others before visiting the file: the work on a large
+// file (reading, evicting, even cachestat) grows with its size, and a batch
+// of large files must not run on one worker.
+const splitSize = 1 << 20
+
 // direntBuf is the size of each worker's getdents64 buffer.
 const direntBuf = 64 << 10
 
@@ -245,9 +251,7 @@ func (w *walker) work() {
 				w.root(n.name, &e)
 			}
 		default:
-			for _, n := range j.names {
-				w.file(j.dir, n, false, &e)
-			}
+			w.batch(j.dir, j.names, &e)
 		}
 		j.dir.release()
 		w.done()
@@ -278,7 +282,7 @@ func (w *walker) root(path string, e *Entry) {
 	case unix.S_IFREG:
 		cwd := &dirRef{fd: unix.AT_FDCWD}
 		cwd.refs.Store(1 << 30)
-		w.file(cwd, name{name: path, follow: true}, true, e)
+		w.file(cwd, name{name: path, follow: true}, true, e, nil)
 	default:
 		w.fail("open", path, errors.New(ErrNotRegular.Error()+" ("+fileType(st.Mode)+")"))
 	}
@@ -450,8 +454,15 @@ func (w *walker) read(d *dirRef, buf []byte) {
 		}
 	}
 	var e Entry
-	for _, n := range batch {
-		w.file(d, n, false, &e)
+	w.batch(d, batch, &e)
+}
+
+// batch visits names in d; file may hand the rest back to the stack.
+func (w *walker) batch(d *dirRef, names []name, e *Entry) {
+	for len(names) > 0 {
+		n := names[0]
+		names = names[1:]
+		w.file(d, n, false, e, &names)
 	}
 }
 
@@ -466,8 +477,10 @@ func indexZero(b []byte) int {
 
 // file opens one entry of d and visits it if it is a regular file. An entry
 // whose type the directory did not give, or a symlink under Follow, is
-// stat'ed first, and may turn out to be a directory to enter.
-func (w *walker) file(d *dirRef, n name, root bool, e *Entry) {
+// stat'ed first, and may turn out to be a directory to enter. rest, when
+// not nil, is the remainder of the caller's batch: before visiting a large
+// file, file pushes it as a job of its own and empties it.
+func (w *walker) file(d *dirRef, n name, root bool, e *Entry, rest *[]name) {
 	path := d.join(n.name)
 	follow := n.follow
 	if n.dtype == unix.DT_LNK || n.dtype == unix.DT_UNKNOWN {
@@ -560,6 +573,11 @@ func (w *walker) file(d *dirRef, n name, root bool, e *Entry) {
 			w.skip(SkipHardLink)
 		}
 		return // visited after the walk, under its smallest path
+	}
+	if rest != nil && len(*rest) > 0 && st.Size >= splitSize {
+		d.retain()
+		w.push(job{dir: d, names: *rest})
+		*rest = nil
 	}
 	*e = Entry{Path: path, Size: st.Size, Dev: st.Dev, Ino: st.Ino, Uid: st.Uid, Mode: st.Mode,
 		Blocks: st.Blocks, FSType: fsType, fd: fd}
