@@ -373,7 +373,7 @@ func (s *Segment) WriteAt(p []byte, off int64) (int, error) {
 	n, err := f.WriteAt(p, off)
 	if err != nil {
 		e := &Error{Op: "pwrite", Segment: s.name, Err: unwrapPath(err)}
-		switch seals, _ := s.seals(); {
+		switch seals, _ := sealsOf(f); {
 		case errors.Is(err, unix.EPERM) && seals&(SealWrite|SealFutureWrite) != 0:
 			e.Hint = "the segment is sealed against writing (" + (seals & (SealWrite | SealFutureWrite)).String() + ")"
 		case errors.Is(err, unix.EPERM) && seals&SealGrow != 0:
@@ -497,13 +497,21 @@ func (s *Segment) Seals() (SealFlags, error) {
 }
 
 func (s *Segment) seals() (SealFlags, error) {
+	v, err := sealsOf(s.f)
+	if err != nil {
+		return 0, &Error{Op: "fcntl(F_GET_SEALS)", Segment: s.name, Err: err}
+	}
+	return v, nil
+}
+
+func sealsOf(f *os.File) (SealFlags, error) {
 	var v int
 	var gerr error
-	if err := control(s.f, func(fd int) { v, gerr = unix.FcntlInt(uintptr(fd), unix.F_GET_SEALS, 0) }); err != nil {
+	if err := control(f, func(fd int) { v, gerr = unix.FcntlInt(uintptr(fd), unix.F_GET_SEALS, 0) }); err != nil {
 		gerr = err
 	}
 	if gerr != nil {
-		return 0, &Error{Op: "fcntl(F_GET_SEALS)", Segment: s.name, Err: gerr}
+		return 0, gerr
 	}
 	return SealFlags(v), nil
 }

@@ -24,108 +24,138 @@ import (
 
 // Proof 3: a page mapped shared by two processes and locked by one stays
 // resident and locked while either holds the lock, and is unlocked when the
-// last one unlocks or exits. VmLck is per process (it counts the locked
-// mappings of each); the page's own state is read from /proc/kpageflags
-// (PG_mlocked), and residency from mincore in both processes.
+// last one unlocks or exits.
+//
+// Three witnesses: VmLck of both processes from /proc/PID/status (each
+// process counts the locked mappings it holds), mincore in both, and the
+// page's own PG_mlocked flag from /proc/kpageflags. The kernel keeps that
+// flag with a per-page count of locking mappings that it documents as best
+// effort (Documentation/mm/unevictable-lru.rst: a page isolated from the LRU
+// while a lock changes can lose or keep the flag early, and reclaim's walk
+// of the page's mappings corrects it later). Such a race shows here about
+// once in thirty runs, so a scenario whose only disagreement is the flag is
+// run again, up to three times; VmLck and mincore must agree every time.
 func TestRuleSharedPageLockedWhileAnyHolds(t *testing.T) {
-	const pages = 16
-	const size = pages * 4096
 	for _, last := range []string{"unlocks", "exits"} {
 		t.Run("last-"+last, func(t *testing.T) {
-			seg, err := shm.Anonymous(size, "proof3")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer seg.Close()
-			m, err := seg.Map(mem.Read | mem.Write)
-			if err != nil {
-				t.Fatal(err)
-			}
-			pattern(m.Bytes(), 3)
-			child := startPeer(t, "segment", nil, []*os.File{seg.File()})
-			child.do("fd")
-			child.do("map rw")
-			if got := child.do("check 3"); got != "ok" { // touches every page
-				t.Fatal(got)
-			}
-
-			base := vmLck(t, 0)
-			mlocked := func() int {
-				f, ok := pageFlags(t, m.Addr(), pages)
-				if !ok {
-					return -1
+			var flagErrs []string
+			for attempt := 1; attempt <= 3; attempt++ {
+				flagErrs = lockRuleScenario(t, last)
+				if len(flagErrs) == 0 || t.Failed() {
+					break
 				}
-				return countFlag(f, kpfMlocked)
+				t.Logf("attempt %d: page flags lagged the rule: %s", attempt, strings.Join(flagErrs, "; "))
 			}
-			if _, ok := pageFlags(t, m.Addr(), 1); !ok {
-				t.Log("no CAP_SYS_ADMIN: page flags unreadable, checking VmLck and mincore only")
-			}
-			// state checks both processes against what the rule predicts.
-			state := func(step string, parentLocked, childLocked bool) {
-				t.Helper()
-				want := func(b bool) int64 {
-					if b {
-						return size
-					}
-					return 0
-				}
-				if d := vmLck(t, 0) - base; d != want(parentLocked) {
-					t.Errorf("%s: parent VmLck %+d, want %+d", step, d, want(parentLocked))
-				}
-				if last != "exits" || childLocked || step != "after the child's exit" {
-					if got := child.do("vmlck"); got != strconv.FormatInt(want(childLocked), 10) {
-						t.Errorf("%s: child VmLck %s, want %d", step, got, want(childLocked))
-					}
-					if got := child.do("resident"); got != itoa(pages) {
-						t.Errorf("%s: child sees %s/%d pages resident", step, got, pages)
-					}
-				}
-				if r, err := m.Resident(); err != nil || r.Count() != pages {
-					t.Errorf("%s: parent sees %v (%v)", step, r, err)
-				}
-				if mlocked() < 0 {
-					return
-				}
-				if parentLocked || childLocked {
-					if !eventually(func() bool { return mlocked() == pages }) {
-						t.Errorf("%s: %d/%d pages have PG_mlocked, want all", step, mlocked(), pages)
-					}
-					// And they stay so: sample for a while.
-					for range 10 {
-						if n := mlocked(); n != pages {
-							t.Errorf("%s: a locked page lost PG_mlocked (%d/%d)", step, n, pages)
-							break
-						}
-						time.Sleep(20 * time.Millisecond)
-					}
-				} else if !eventually(func() bool { return mlocked() == 0 }) {
-					t.Errorf("%s: %d/%d pages still have PG_mlocked, want none", step, mlocked(), pages)
-				}
-			}
-
-			t.Logf("page flags readable: %v", mlocked() >= 0)
-			state("before any lock", false, false)
-			if err := m.Lock(); err != nil {
-				t.Fatal(err)
-			}
-			state("parent locked", true, false)
-			child.do("lock")
-			state("both locked", true, true)
-			if err := m.Unlock(); err != nil {
-				t.Fatal(err)
-			}
-			state("parent unlocked, child holds", false, true)
-			switch last {
-			case "unlocks":
-				child.do("unlock")
-				state("child unlocked too", false, false)
-				child.wait()
-			case "exits":
-				child.wait()
-				state("after the child's exit", false, false)
+			if len(flagErrs) > 0 {
+				t.Errorf("PG_mlocked disagreed with the rule in three attempts: %s", strings.Join(flagErrs, "; "))
 			}
 		})
 	}
+}
+
+// lockRuleScenario plays proof 3 once. Disagreements of VmLck or mincore
+// fail t; those of PG_mlocked are returned.
+func lockRuleScenario(t *testing.T, last string) (flagErrs []string) {
+	t.Helper()
+	const pages = 16
+	const size = pages * 4096
+	seg, err := shm.Anonymous(size, "proof3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer seg.Close()
+	m, err := seg.Map(mem.Read | mem.Write)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pattern(m.Bytes(), 3)
+	child := startPeer(t, "segment", nil, []*os.File{seg.File()})
+	defer child.kill()
+	child.do("fd")
+	child.do("map rw")
+	if got := child.do("check 3"); got != "ok" { // touches every page
+		t.Fatal(got)
+	}
+
+	base := vmLck(t, 0)
+	mlocked := func() int {
+		f, ok := pageFlags(t, m.Addr(), pages)
+		if !ok {
+			return -1
+		}
+		return countFlag(f, kpfMlocked)
+	}
+	if mlocked() < 0 {
+		t.Log("no CAP_SYS_ADMIN: page flags unreadable, checking VmLck and mincore only")
+	}
+	// state checks both processes against what the rule predicts.
+	state := func(step string, parentLocked, childLocked bool) {
+		t.Helper()
+		want := func(b bool) int64 {
+			if b {
+				return size
+			}
+			return 0
+		}
+		if d := vmLck(t, 0) - base; d != want(parentLocked) {
+			t.Errorf("%s: parent VmLck %+d, want %+d", step, d, want(parentLocked))
+		}
+		if child.cmd.ProcessState == nil {
+			if got := child.do("vmlck"); got != strconv.FormatInt(want(childLocked), 10) {
+				t.Errorf("%s: child reports VmLck %s, want %d", step, got, want(childLocked))
+			}
+			if got := vmLck(t, child.pid()); got != want(childLocked) {
+				t.Errorf("%s: /proc/%d/status VmLck %d, want %d", step, child.pid(), got, want(childLocked))
+			}
+			if got := child.do("resident"); got != itoa(pages) {
+				t.Errorf("%s: child sees %s/%d pages resident", step, got, pages)
+			}
+		}
+		if r, err := m.Resident(); err != nil || r.Count() != pages {
+			t.Errorf("%s: parent sees %v (%v)", step, r, err)
+		}
+		if mlocked() < 0 {
+			return
+		}
+		if parentLocked || childLocked {
+			if !eventually(func() bool { return mlocked() == pages }) {
+				flagErrs = append(flagErrs, fmt.Sprintf("%s: %d/%d pages have PG_mlocked, want all", step, mlocked(), pages))
+				return
+			}
+			// And they stay so: sample for a while.
+			for range 10 {
+				if n := mlocked(); n != pages {
+					flagErrs = append(flagErrs, fmt.Sprintf("%s: a locked page lost PG_mlocked (%d/%d)", step, n, pages))
+					return
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		} else if !eventually(func() bool { return mlocked() == 0 }) {
+			flagErrs = append(flagErrs, fmt.Sprintf("%s: %d/%d pages still have PG_mlocked, want none", step, mlocked(), pages))
+		}
+	}
+
+	state("before any lock", false, false)
+	if err := m.Lock(); err != nil {
+		t.Fatal(err)
+	}
+	state("parent locked", true, false)
+	child.do("lock")
+	state("both locked", true, true)
+	if err := m.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+	state("parent unlocked, child holds", false, true)
+	switch last {
+	case "unlocks":
+		child.do("unlock")
+		state("child unlocked too", false, false)
+		child.wait()
+	case "exits":
+		child.wait()
+		state("after the child's exit", false, false)
+	}
+	return flagErrs
 }
 
 // The "sysv" role attaches a System V segment by ID and obeys: attach ID
