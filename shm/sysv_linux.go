@@ -86,7 +86,7 @@ func SysV(key int, size int, flags SysVFlags) (*SysVSegment, error) {
 		}
 		return nil, e
 	}
-	s := &SysVSegment{id: id, key: key}
+	s := &SysVSegment{made: true, id: id, key: key}
 	if _, err := s.stat(); err != nil {
 		if created {
 			unix.SysvShmCtl(id, unix.IPC_RMID, nil)
@@ -103,7 +103,7 @@ func SysVByID(id int) (*SysVSegment, error) {
 	if id < 0 || id > math.MaxInt32 {
 		return nil, &Error{Op: "shmctl(IPC_STAT)", Segment: idString(id), Err: unix.EINVAL, Hint: "a segment ID is a non-negative 32-bit number"}
 	}
-	s := &SysVSegment{id: id}
+	s := &SysVSegment{made: true, id: id}
 	st, err := s.stat()
 	if err != nil {
 		return nil, err
@@ -174,6 +174,9 @@ func (s *SysVSegment) Attach(prot mem.Prot) (*mem.Mapping, error) {
 	seg := idString(s.id)
 	if prot&^(mem.Read|mem.Write|mem.Exec) != 0 || prot&mem.Read == 0 {
 		return nil, &Error{Op: "shmat", Segment: seg, Err: unix.EINVAL, Hint: "attach with mem.Read or mem.Read|mem.Write, optionally |mem.Exec; shmat cannot give " + prot.String()}
+	}
+	if !s.made {
+		return nil, ErrNoSegment
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -268,6 +271,9 @@ func (s *SysVSegment) Detach() error {
 // then. Only the owner, the creator or a process with CAP_SYS_ADMIN may
 // remove it.
 func (s *SysVSegment) Remove() error {
+	if !s.made {
+		return ErrNoSegment
+	}
 	if _, err := unix.SysvShmCtl(s.id, unix.IPC_RMID, nil); err != nil {
 		e := &Error{Op: "shmctl(IPC_RMID)", Segment: idString(s.id), Err: err}
 		switch {
@@ -297,6 +303,9 @@ func (s *SysVSegment) Lock() error { return s.lockCtl(sys.ShmLock, "SHM_LOCK") }
 func (s *SysVSegment) Unlock() error { return s.lockCtl(sys.ShmUnlock, "SHM_UNLOCK") }
 
 func (s *SysVSegment) lockCtl(cmd int, name string) error {
+	if !s.made {
+		return ErrNoSegment
+	}
 	_, err := unix.SysvShmCtl(s.id, cmd, nil)
 	if err == nil {
 		return nil
@@ -357,7 +366,12 @@ func lockedBy(uid int) int64 {
 // Stat returns what the kernel records about the segment (shmctl IPC_STAT):
 // size, owner, permission, attach count, creator and last pids, times, and
 // whether it is locked or removed. It needs read permission on the segment.
-func (s *SysVSegment) Stat() (SysVStat, error) { return s.stat() }
+func (s *SysVSegment) Stat() (SysVStat, error) {
+	if !s.made {
+		return SysVStat{}, ErrNoSegment
+	}
+	return s.stat()
+}
 
 func (s *SysVSegment) stat() (SysVStat, error) {
 	var d unix.SysvShmDesc

@@ -160,9 +160,12 @@ type Segment struct {
 // the same segment twice, get a second SysVSegment with SysVByID. It is
 // safe for concurrent use.
 type SysVSegment struct {
-	mu  sync.Mutex
-	id  int
-	key int
+	mu sync.Mutex
+	// made is set by SysV and SysVByID: a zero SysVSegment has ID 0, which
+	// may be some other program's segment, so its methods refuse to act.
+	made bool
+	id   int
+	key  int
 	// m is the current attachment, or nil when detached.
 	m *mem.Mapping
 }
@@ -240,6 +243,9 @@ var (
 	ErrAttached = errors.New("shm: segment is attached already through this SysVSegment; Detach first, or get a second handle with SysVByID")
 	// ErrNotAttached is returned by Detach when there is nothing to detach.
 	ErrNotAttached = errors.New("shm: segment is not attached through this SysVSegment")
+	// ErrNoSegment is returned by the methods of a SysVSegment that SysV or
+	// SysVByID did not make.
+	ErrNoSegment = errors.New("shm: SysVSegment made without SysV or SysVByID")
 	// ErrNotSealed is returned by CheckSeals when a seal is missing.
 	ErrNotSealed = errors.New("shm: segment lacks a required seal")
 	// ErrTimeout is returned by Wait when the timeout passes first.
