@@ -40,6 +40,11 @@ func runEvict(e *env, args []string) int {
 			if err != nil {
 				return err
 			}
+			if b.Known && b.Resident == 0 && !o.Pages {
+				c.add(en, b) // nothing to drop
+				prog.add(1, en.Len)
+				return nil
+			}
 			if b.Dirty+b.Writeback > 0 {
 				// Dirty pages cannot be dropped: write them first.
 				if err := en.WriteBack(); err != nil {
