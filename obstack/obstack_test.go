@@ -1,0 +1,712 @@
+package obstack_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"strings"
+	"testing"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vmkit/vmkit/mem"
+	"github.com/vmkit/vmkit/obstack"
+)
+
+func TestModel(t *testing.T) {
+	cases := map[string]struct {
+		useDefault       bool
+		chunkSize, align int
+		steps            int
+	}{
+		"default source, defaults":   {true, 0, 0, 20000},
+		"default source, 100 bytes":  {true, 100, 8, 10000},
+		"tiny chunks, packed":        {false, 1, 1, 10000},
+		"64-byte chunks, align 4":    {false, 64, 4, 10000},
+		"100-byte chunks, align 16":  {false, 100, 16, 10000},
+		"4096-byte chunks, align 64": {false, 4096, 64, 20000},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			for seed := range uint64(6) {
+				r := rand.New(rand.NewPCG(seed, 99))
+				rnd := func() int { return int(r.Uint32() >> 1) }
+				m := newModel(t, rnd, c.useDefault, c.chunkSize, c.align)
+				for range c.steps {
+					m.step(rnd())
+					m.verify()
+				}
+				m.finish()
+			}
+		})
+	}
+}
+
+func mustNew(t *testing.T, opts obstack.Options) *obstack.Obstack {
+	t.Helper()
+	o, err := obstack.New(opts)
+	if err != nil {
+		t.Fatalf("New(%+v): %v", opts, err)
+	}
+	t.Cleanup(o.Release)
+	return o
+}
+
+func TestOptions(t *testing.T) {
+	alloc := func(n int) ([]byte, error) { return make([]byte, n), nil }
+	cases := map[string]struct {
+		opts obstack.Options
+		want string // "" for valid
+	}{
+		"zero value":          {obstack.Options{}, ""},
+		"all set":             {obstack.Options{ChunkSize: 100, Alignment: 1, ChunkAlloc: alloc, ChunkFree: func([]byte) {}}, ""},
+		"negative chunk size": {obstack.Options{ChunkSize: -1}, "ChunkSize -1"},
+		"huge chunk size":     {obstack.Options{ChunkSize: obstack.MaxChunkSize + 1}, "up to 1073741824"},
+		"alignment 3":         {obstack.Options{Alignment: 3}, "power of two"},
+		"alignment 8192":      {obstack.Options{Alignment: 8192}, "up to 4096"},
+		"negative alignment":  {obstack.Options{Alignment: -16}, "Alignment -16"},
+		"alloc without free":  {obstack.Options{ChunkAlloc: alloc}, "both ChunkAlloc and ChunkFree"},
+		"free without alloc":  {obstack.Options{ChunkFree: func([]byte) {}}, "both ChunkAlloc and ChunkFree"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			err := c.opts.Validate()
+			o, nerr := obstack.New(c.opts)
+			if c.want == "" {
+				if err != nil || nerr != nil {
+					t.Fatalf("Validate: %v, New: %v", err, nerr)
+				}
+				o.Release()
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("Validate: %v, want an error saying %q", err, c.want)
+			}
+			if nerr == nil || nerr.Error() != err.Error() {
+				t.Fatalf("New: %v, want the error of Validate", nerr)
+			}
+		})
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	o := mustNew(t, obstack.Options{})
+	if o.ChunkSize() != 4096 || o.AlignmentMask() != 15 {
+		t.Fatalf("ChunkSize %d AlignmentMask %d, want 4096 and 15", o.ChunkSize(), o.AlignmentMask())
+	}
+	if st := o.Stats(); st.Chunks != 1 || st.ChunkBytes != 4096 {
+		t.Fatalf("New holds %+v, want one chunk of 4096 bytes, as obstack_init", st)
+	}
+	if o.Room() != 4096 || o.ObjectSize() != 0 || o.Base() != o.NextFree() || o.NextFree() == nil {
+		t.Fatalf("fresh obstack: Room %d ObjectSize %d Base %p NextFree %p", o.Room(), o.ObjectSize(), o.Base(), o.NextFree())
+	}
+}
+
+func TestAllocCopy(t *testing.T) {
+	o := mustNew(t, obstack.Options{})
+	a, err := o.Alloc(5)
+	if err != nil || len(a) != 5 || cap(a) != 5 {
+		t.Fatalf("Alloc(5) = len %d cap %d, %v", len(a), cap(a), err)
+	}
+	copy(a, "hello")
+	b, _ := o.Copy([]byte("world"))
+	c, _ := o.Copy0([]byte("C"))
+	if string(a) != "hello" || string(b) != "world" || !bytes.Equal(c, []byte{'C', 0}) {
+		t.Fatalf("objects hold %q %q %q", a, b, c)
+	}
+	if addr(b) != addr(a)+16 || addr(c) != addr(b)+16 {
+		t.Fatalf("objects at %#x %#x %#x, want 16 bytes apart", addr(a), addr(b), addr(c))
+	}
+	// append copies rather than overwriting the next object.
+	a = append(a, '!')
+	if string(b) != "world" || string(a) != "hello!" {
+		t.Fatalf("append to an object changed its neighbour: %q %q", a, b)
+	}
+	if _, err := o.Alloc(-1); !errors.Is(err, obstack.ErrSize) {
+		t.Fatalf("Alloc(-1): %v, want ErrSize", err)
+	}
+	if _, err := o.Alloc(1 << 50); !errors.Is(err, obstack.ErrSize) {
+		t.Fatalf("Alloc(1<<50): %v, want ErrSize", err)
+	}
+	z1, _ := o.Alloc(0)
+	z2, _ := o.Copy(nil)
+	if z1 == nil || z2 == nil || len(z1) != 0 || addr(z1) != addr(z2) {
+		t.Fatalf("empty objects: %v %v at %#x %#x, want non-nil at one address", z1 == nil, z2 == nil, addr(z1), addr(z2))
+	}
+}
+
+func testRand(seed uint64) func() int {
+	r := rand.New(rand.NewPCG(seed, 7))
+	return func() int { return int(r.Uint32() >> 1) }
+}
+
+// TestAlignment allocates odd sizes at every alignment, from chunks at odd
+// addresses and from the page source, and checks every object's address.
+func TestAlignment(t *testing.T) {
+	for align := 1; align <= obstack.MaxAlignment; align *= 2 {
+		for _, def := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%d/default %v", align, def), func(t *testing.T) {
+				opts := obstack.Options{Alignment: align, ChunkSize: 300}
+				if !def {
+					src := newSource(testRand(uint64(align)))
+					opts.ChunkAlloc, opts.ChunkFree = src.alloc, src.free
+				}
+				o := mustNew(t, opts)
+				for i := range 200 {
+					b, err := o.Alloc(i * 37 % 101)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if int(addr(b))%align != 0 {
+						t.Fatalf("object %d at %#x, not aligned to %d", i, addr(b), align)
+					}
+				}
+				if err := o.Blank(3); err != nil {
+					t.Fatal(err)
+				}
+				if g := o.Finish(); int(addr(g))%align != 0 {
+					t.Fatalf("finished object at %#x, not aligned to %d", addr(g), align)
+				}
+				s, _ := obstack.Make[uint64](o, 3)
+				if uintptr(unsafe.Pointer(&s[0]))%8 != 0 {
+					t.Fatalf("Make[uint64] at %p, not aligned to 8", &s[0])
+				}
+			})
+		}
+	}
+}
+
+func TestSetters(t *testing.T) {
+	o := mustNew(t, obstack.Options{})
+	for _, bad := range []int{-1, 2, 6, 4096, 1 << 20} {
+		if err := o.SetAlignmentMask(bad); !errors.Is(err, obstack.ErrSize) {
+			t.Errorf("SetAlignmentMask(%d): %v, want ErrSize", bad, err)
+		}
+	}
+	for _, bad := range []int{0, -5, obstack.MaxChunkSize + 1} {
+		if err := o.SetChunkSize(bad); !errors.Is(err, obstack.ErrSize) {
+			t.Errorf("SetChunkSize(%d): %v, want ErrSize", bad, err)
+		}
+	}
+	if o.AlignmentMask() != 15 || o.ChunkSize() != 4096 {
+		t.Fatalf("failed setters changed the obstack: mask %d size %d", o.AlignmentMask(), o.ChunkSize())
+	}
+	o.Alloc(1)
+	if err := o.SetAlignmentMask(255); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := o.Alloc(1); addr(b)%256 != 0 || o.AlignmentMask() != 255 {
+		t.Fatalf("after SetAlignmentMask(255) an object is at %#x", addr(b))
+	}
+	if err := o.SetChunkSize(3 * 4096); err != nil {
+		t.Fatal(err)
+	}
+	o.Alloc(o.Room()) // fill the chunk
+	before := o.Stats().ChunkBytes
+	o.Alloc(1)
+	if got := o.Stats().ChunkBytes - before; got != 3*4096 {
+		t.Fatalf("after SetChunkSize(12288) the next chunk has %d bytes", got)
+	}
+}
+
+// TestChunksComeBack checks that the chunk source gets back every chunk it
+// handed out, after Free(nil) and after Release, with objects of every kind
+// in between: small ones, ones larger than a chunk, and growing objects
+// that moved.
+func TestChunksComeBack(t *testing.T) {
+	src := newSource(testRand(3))
+	o := mustNew(t, src.options(256, 0))
+	fill := func() {
+		for i := range 500 {
+			o.Copy(make([]byte, i%70))
+			if i%50 == 0 {
+				o.Alloc(1000) // larger than a chunk
+			}
+			if i%100 == 0 {
+				for j := range 600 { // grows past its chunk, several times
+					o.Byte(byte(j))
+				}
+				o.Finish()
+			}
+		}
+	}
+	fill()
+	if len(src.out) < 10 {
+		t.Fatalf("only %d chunks out: the test does not exercise chunking", len(src.out))
+	}
+	if err := o.Free(nil); err != nil {
+		t.Fatal(err)
+	}
+	if len(src.out) != 0 || src.allocs != src.frees || src.err != nil {
+		t.Fatalf("after Free(nil): %d chunks out (%d allocs, %d frees), %v", len(src.out), src.allocs, src.frees, src.err)
+	}
+	if o.NextFree() != nil || o.Room() != 0 || o.Stats().Chunks != 0 {
+		t.Fatalf("after Free(nil): NextFree %p Room %d %+v", o.NextFree(), o.Room(), o.Stats())
+	}
+	fill() // usable after Free(nil)
+	o.Blank(10)
+	o.Release()
+	if len(src.out) != 0 || src.allocs != src.frees || src.err != nil {
+		t.Fatalf("after Release: %d chunks out (%d allocs, %d frees), %v", len(src.out), src.allocs, src.frees, src.err)
+	}
+	if o.ObjectSize() != 0 {
+		t.Fatal("Release left an object growing")
+	}
+	if b, err := o.Copy([]byte("again")); err != nil || string(b) != "again" {
+		t.Fatalf("Copy after Release: %q, %v", b, err)
+	}
+	st := o.Stats()
+	if st.ChunkAllocs != int64(src.allocs) || st.ChunkFrees != int64(src.frees) {
+		t.Fatalf("Stats %+v, source %d allocs %d frees", st, src.allocs, src.frees)
+	}
+}
+
+// TestReleaseUnmaps checks on the kernel's side that the default source
+// unmaps its memory at Release: reading a former object faults.
+func TestReleaseUnmaps(t *testing.T) {
+	o := mustNew(t, obstack.Options{})
+	var objs [][]byte
+	for range 3000 {
+		b, _ := o.Copy(make([]byte, 48))
+		objs = append(objs, b)
+	}
+	big, _ := o.Alloc(1 << 20)
+	st := o.Stats()
+	if st.SourceBytes < 3000*48+1<<20 || st.SourceMaps == 0 {
+		t.Fatalf("Stats %+v", st)
+	}
+	if err := o.Free(nil); err != nil {
+		t.Fatal(err)
+	}
+	// Free(nil) keeps the small chunks mapped for reuse and unmaps the big one.
+	if err := mem.Try(func() { sink = objs[0][0] }); err != nil {
+		t.Fatalf("after Free(nil) a kept chunk faults: %v", err)
+	}
+	if err := mem.Try(func() { sink = big[0] }); err == nil {
+		t.Fatal("after Free(nil) the big chunk is still mapped")
+	}
+	o.Release()
+	if st := o.Stats(); st.SourceBytes != 0 {
+		t.Fatalf("after Release the source holds %d bytes", st.SourceBytes)
+	}
+	for _, b := range [][]byte{objs[0], objs[len(objs)-1]} {
+		err := mem.Try(func() { sink = b[0] })
+		var f *mem.Fault
+		if !errors.As(err, &f) || f.Addr != addr(b) || f.Mapped {
+			t.Fatalf("reading %#x after Release: %v, want a fault at that unmapped address", addr(b), err)
+		}
+	}
+}
+
+var sink byte
+
+// TestReuseWithoutSyscalls runs the benchmark's pattern and checks that,
+// once the obstack has reached its largest size, freeing to a mark and
+// allocating again maps nothing.
+func TestReuseWithoutSyscalls(t *testing.T) {
+	o := mustNew(t, obstack.Options{})
+	cycle := func() {
+		mark, _ := o.Alloc(0)
+		for i := range 100000 {
+			o.Copy(src[:8+i%57])
+		}
+		if err := o.Free(mark); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cycle()
+	before := o.Stats()
+	for range 5 {
+		cycle()
+	}
+	after := o.Stats()
+	if after.SourceMaps != before.SourceMaps || after.SourceBytes != before.SourceBytes {
+		t.Fatalf("steady state mapped memory: before %+v after %+v", before, after)
+	}
+	if after.ChunkAllocs-before.ChunkAllocs < 5*900 {
+		t.Fatalf("only %d chunk allocations in 5 cycles: the pattern does not cross chunks", after.ChunkAllocs-before.ChunkAllocs)
+	}
+}
+
+// TestOffHeap checks that obstack memory is outside the Go heap: 64 MiB of
+// objects leave the heap's size unchanged, and a collection is not slowed.
+func TestOffHeap(t *testing.T) {
+	var m0, m1 runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&m0)
+	o := mustNew(t, obstack.Options{})
+	for range 64 << 10 {
+		if _, err := o.Alloc(1024); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&m1)
+	if grown := int64(m1.HeapSys) - int64(m0.HeapSys); grown > 8<<20 {
+		t.Fatalf("the Go heap grew by %s for 64 MiB of obstack objects", mem.FormatBytes(grown))
+	}
+	if st := o.Stats(); st.SourceBytes < 64<<20 {
+		t.Fatalf("the source maps only %s", mem.FormatBytes(st.SourceBytes))
+	}
+}
+
+func TestMmapFailure(t *testing.T) {
+	var handled error
+	o := mustNew(t, obstack.Options{OnAllocFailed: func(err error) { handled = err }})
+	keep, _ := o.Copy([]byte("kept"))
+	_, err := o.Alloc(1 << 45) // 32 TiB: the kernel refuses the mapping
+	if !errors.Is(err, unix.ENOMEM) || handled != err {
+		t.Fatalf("Alloc(32 TiB): %v (handler got %v), want ENOMEM passed to OnAllocFailed", err, handled)
+	}
+	var oe *obstack.Error
+	if !errors.As(err, &oe) || oe.Size < 1<<45 || !strings.Contains(err.Error(), "new chunk of 32") {
+		t.Fatalf("error %q does not name the chunk size", err)
+	}
+	if string(keep) != "kept" {
+		t.Fatal("a failed allocation changed an object")
+	}
+	if b, err := o.Copy([]byte("still works")); err != nil || string(b) != "still works" {
+		t.Fatalf("after a failure: %q %v", b, err)
+	}
+}
+
+func TestBadSource(t *testing.T) {
+	cases := map[string]struct {
+		alloc func(int) ([]byte, error)
+		want  string
+	}{
+		"short chunk": {func(n int) ([]byte, error) { return make([]byte, n/2), nil }, "returned 2048 bytes"},
+		"nil chunk":   {func(n int) ([]byte, error) { return nil, nil }, "returned 0 bytes"},
+		"error":       {func(n int) ([]byte, error) { return nil, errSourceDown }, "out of chunks"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, err := obstack.New(obstack.Options{ChunkAlloc: c.alloc, ChunkFree: func([]byte) {}})
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("New: %v, want an error saying %q", err, c.want)
+			}
+		})
+	}
+}
+
+// TestFreeErrors frees addresses the obstack does not hold and checks each
+// error: it matches ErrNotAllocated, says where the address lies, and
+// leaves the obstack as it was.
+func TestFreeErrors(t *testing.T) {
+	o := mustNew(t, obstack.Options{ChunkSize: 4096})
+	other := mustNew(t, obstack.Options{})
+	first, _ := o.Copy([]byte("first"))
+	freed, _ := o.Copy([]byte("freed"))
+	if err := o.Free(freed); err != nil {
+		t.Fatal(err)
+	}
+	mid, _ := o.Copy([]byte("mid"))
+	tail, _ := o.Alloc(o.Room() - 100) // leave 100 bytes
+	lastOfLow, _ := o.Copy(make([]byte, 40))
+	_, _ = o.Copy(make([]byte, 200)) // does not fit: a new chunk; lastOfLow ends the lower one
+	g1, _ := o.Copy([]byte("g"))
+	foreign, _ := other.Copy([]byte("other"))
+	var goMem [16]byte
+	o.Grow([]byte("growing object"))
+	cases := map[string]struct {
+		obj  []byte
+		want string
+	}{
+		"Go memory":           {goMem[:], "not in any of the 2 chunks"},
+		"another obstack":     {foreign, "not in any of the 2 chunks"},
+		"inside growing":      {unsafe.Slice((*byte)(unsafe.Add(o.Base(), 3)), 1), "inside the growing object"},
+		"above NextFree":      {unsafe.Slice((*byte)(unsafe.Add(o.NextFree(), 16)), 1), "above the allocated end"},
+		"unused tail below":   {unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(&lastOfLow[0]), 40+16)), 1), "unused tail of a chunk below"},
+		"runs past the end":   {unsafe.Slice(&lastOfLow[0], 60), "runs 20 bytes past the allocated end"},
+		"a length of garbage": {unsafe.Slice(&mid[0], 1<<20), "past the allocated end"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			err := o.Free(c.obj)
+			if !errors.Is(err, obstack.ErrNotAllocated) || !strings.Contains(err.Error(), c.want) ||
+				!strings.Contains(err.Error(), fmt.Sprintf("%#x", addr(c.obj))) {
+				t.Fatalf("Free: %v\nwant ErrNotAllocated naming the address and saying %q", err, c.want)
+			}
+			if string(first) != "first" || string(mid) != "mid" || string(g1) != "g" || o.ObjectSize() != 14 {
+				t.Fatal("a failed Free changed the obstack")
+			}
+		})
+	}
+	_ = tail
+	// Free of the growing object's base abandons it; the lower chunk's
+	// objects stay.
+	if err := o.Free(g1); err != nil || o.ObjectSize() != 0 {
+		t.Fatalf("Free(g1): %v, ObjectSize %d", err, o.ObjectSize())
+	}
+	if err := o.Free(mid); err != nil || o.NextFree() != unsafe.Pointer(&mid[0]) {
+		t.Fatalf("Free(mid): %v, NextFree %p want %p", err, o.NextFree(), &mid[0])
+	}
+	if string(first) != "first" {
+		t.Fatal("Free(mid) changed an older object")
+	}
+	if err := obstack.FreeSlice[int32](o, nil); !errors.Is(err, obstack.ErrNotAllocated) || !strings.Contains(err.Error(), "Free(nil)") {
+		t.Fatalf("FreeSlice(nil): %v", err)
+	}
+}
+
+// TestGrowingRefusesAllocation: while an object grows, every allocation
+// fails with ErrGrowing and leaves the growing object intact.
+func TestGrowingRefusesAllocation(t *testing.T) {
+	o := mustNew(t, obstack.Options{})
+	if err := o.Grow([]byte("abc")); err != nil {
+		t.Fatal(err)
+	}
+	ops := map[string]func() error{
+		"Alloc":  func() error { _, err := o.Alloc(8); return err },
+		"Alloc0": func() error { _, err := o.Alloc(0); return err },
+		"Copy":   func() error { _, err := o.Copy([]byte("x")); return err },
+		"Copy0":  func() error { _, err := o.Copy0([]byte("x")); return err },
+		"Make":   func() error { _, err := obstack.Make[int](o, 2); return err },
+	}
+	for name, op := range ops {
+		t.Run(name, func(t *testing.T) {
+			err := op()
+			if !errors.Is(err, obstack.ErrGrowing) || !strings.Contains(err.Error(), "call Finish") {
+				t.Fatalf("%s while growing: %v, want ErrGrowing", name, err)
+			}
+			if o.ObjectSize() != 3 {
+				t.Fatalf("ObjectSize %d after a refused %s", o.ObjectSize(), name)
+			}
+		})
+	}
+	if b := o.Finish(); string(b) != "abc" {
+		t.Fatalf("Finish = %q", b)
+	}
+	if _, err := o.Alloc(8); err != nil {
+		t.Fatalf("Alloc after Finish: %v", err)
+	}
+}
+
+// TestGrowingObjectMoves grows objects past their chunk and checks that
+// Base moves, the contents follow, and the old chunk goes back to the
+// source when nothing else was in it.
+func TestGrowingObjectMoves(t *testing.T) {
+	src := newSource(testRand(5))
+	o := mustNew(t, src.options(128, 8))
+	o.Free(nil) // start without a chunk
+	want := []byte{}
+	var bases []unsafe.Pointer
+	for i := range 5000 {
+		if err := o.Byte(byte(i)); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, byte(i))
+		if b := o.Base(); len(bases) == 0 || bases[len(bases)-1] != b {
+			bases = append(bases, b)
+		}
+	}
+	if len(bases) < 5 || len(bases) > 40 {
+		t.Fatalf("the object moved %d times growing to 5000 bytes in 128-byte chunks", len(bases)-1)
+	}
+	if len(src.out) != 1 {
+		t.Fatalf("%d chunks out: the chunks the object left were not given back", len(src.out))
+	}
+	g := o.Finish()
+	if !bytes.Equal(g, want) || unsafe.Pointer(&g[0]) != bases[len(bases)-1] {
+		t.Fatal("the finished object lost its contents or is not at the last Base")
+	}
+	// With an object below it, the chunk stays when the growing one leaves.
+	o.Copy([]byte("stay"))
+	o.Room()
+	for i := range 5000 {
+		o.Byte(byte(i))
+	}
+	if len(src.out) != 2 {
+		t.Fatalf("%d chunks out, want the first and the growing object's", len(src.out))
+	}
+}
+
+// TestFastVariants checks the fast grows against Room and their panic when
+// the room is short.
+func TestFastVariants(t *testing.T) {
+	o := mustNew(t, obstack.Options{ChunkSize: 4096})
+	room := o.Room()
+	for range room - 16 {
+		o.ByteFast('a')
+	}
+	o.IntFast(-2)
+	o.PtrFast(0xdeadbeef)
+	if o.ObjectSize() != room || o.Room() != 0 {
+		t.Fatalf("ObjectSize %d Room %d, want %d and 0", o.ObjectSize(), o.Room(), room)
+	}
+	o.BlankFast(-8)
+	o.BlankFast(0)
+	if o.ObjectSize() != room-8 {
+		t.Fatalf("ObjectSize %d after BlankFast(-8)", o.ObjectSize())
+	}
+	o.BlankFast(8)
+	cases := map[string]func(){
+		"ByteFast":      func() { o.ByteFast('x') },
+		"IntFast":       func() { o.IntFast(1) },
+		"PtrFast":       func() { o.PtrFast(1) },
+		"BlankFast":     func() { o.BlankFast(1) },
+		"BlankFast-all": func() { o.BlankFast(-room - 1) },
+	}
+	for name, f := range cases {
+		t.Run(name, func(t *testing.T) {
+			defer func() {
+				r := recover()
+				if s, _ := r.(string); !strings.Contains(s, "Room() too small") {
+					t.Fatalf("recovered %v, want the fast-grow panic", r)
+				}
+				if o.ObjectSize() != room {
+					t.Fatalf("the panic changed the object: size %d", o.ObjectSize())
+				}
+			}()
+			f()
+		})
+	}
+	b := o.Finish()
+	if n := len(b); n != room || b[0] != 'a' || b[n-17] != 'a' ||
+		*(*int)(unsafe.Pointer(&b[n-16])) != -2 || *(*uintptr)(unsafe.Pointer(&b[n-8])) != 0xdeadbeef {
+		t.Fatalf("object of %d bytes ends %x", len(b), b[len(b)-17:])
+	}
+	// The slow forms grow the chunk instead.
+	o.Byte('x')
+	if o.ObjectSize() != 1 {
+		t.Fatal("Byte with no room did not start an object in a new chunk")
+	}
+}
+
+func TestGrowForms(t *testing.T) {
+	o := mustNew(t, obstack.Options{})
+	o.Grow([]byte("ab"))
+	o.Grow0([]byte("cd"))
+	o.Byte('e')
+	o.Int(0x0102030405060708)
+	o.Ptr(0x1112131415161718)
+	o.Blank(2)
+	o.Blank(-1)
+	want := append([]byte("abcd\x00e"), wordBytes(0x0102030405060708, obstack.IntSize)...)
+	want = append(want, wordBytes(0x1112131415161718, obstack.PtrSize)...)
+	got := o.Finish()
+	if len(got) != len(want)+1 || !bytes.Equal(got[:len(want)], want) {
+		t.Fatalf("object %x, want %x and one blank byte", got, want)
+	}
+	if err := o.Blank(-1); !errors.Is(err, obstack.ErrSize) || o.ObjectSize() != 0 {
+		t.Fatalf("Blank(-1) with no object: %v, ObjectSize %d", err, o.ObjectSize())
+	}
+	o.Blank(1)
+	if err := o.Blank(-2); !errors.Is(err, obstack.ErrSize) || o.ObjectSize() != 1 {
+		t.Fatalf("shrinking below empty: %v, ObjectSize %d", err, o.ObjectSize())
+	}
+	if e := o.Finish(); len(e) != 1 {
+		t.Fatal(len(e))
+	}
+	if e := o.Finish(); e == nil || len(e) != 0 {
+		t.Fatal("Finish with nothing growing did not return an empty object")
+	}
+}
+
+type node struct {
+	Next  int32 // an index, not a pointer
+	Value [2]float64
+}
+
+type bad struct {
+	ID    int
+	Items [2]struct {
+		Name string
+	}
+}
+
+func TestMake(t *testing.T) {
+	o := mustNew(t, obstack.Options{Alignment: 1})
+	o.Alloc(3) // make the next address odd
+	nodes, err := obstack.Make[node](o, 10)
+	if err != nil || len(nodes) != 10 || cap(nodes) != 10 {
+		t.Fatalf("Make[node]: len %d, %v", len(nodes), err)
+	}
+	if uintptr(unsafe.Pointer(&nodes[0]))%8 != 0 {
+		t.Fatalf("nodes at %p, not aligned for float64", &nodes[0])
+	}
+	nodes[9].Value[1] = 2.5
+	more, _ := obstack.Make[struct{}](o, 1000)
+	if len(more) != 1000 {
+		t.Fatal(len(more))
+	}
+	if err := obstack.FreeSlice(o, nodes); err != nil || nodes[9].Value[1] != 2.5 && false {
+		t.Fatalf("FreeSlice: %v", err)
+	}
+	if o.NextFree() != unsafe.Pointer(&nodes[0]) {
+		t.Fatal("FreeSlice did not free back to the slice")
+	}
+	again, _ := obstack.Make[node](o, 10)
+	if again[9] != (node{}) {
+		t.Fatal("Make returned values that are not zero")
+	}
+	if _, err := obstack.Make[node](o, -1); !errors.Is(err, obstack.ErrSize) {
+		t.Fatalf("Make(-1): %v", err)
+	}
+	if _, err := obstack.Make[[1 << 20]byte](o, 1<<40); !errors.Is(err, obstack.ErrSize) {
+		t.Fatalf("Make of 2^60 bytes: %v", err)
+	}
+}
+
+func TestMakeRejectsPointers(t *testing.T) {
+	check := func(name string, err error, want string) {
+		t.Helper()
+		if want == "" {
+			if err != nil {
+				t.Errorf("%s: %v", name, err)
+			}
+			return
+		}
+		if !errors.Is(err, obstack.ErrPointers) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v\nwant ErrPointers saying %q", name, err, want)
+		}
+	}
+	o := mustNew(t, obstack.Options{})
+	mk := func(f func() error) error { return f() }
+	check("*int", mk(func() error { _, err := obstack.Make[*int](o, 1); return err }), "holds a Go pointer (*int)")
+	check("string", mk(func() error { _, err := obstack.Make[string](o, 1); return err }), "(string)")
+	check("[]byte", mk(func() error { _, err := obstack.Make[[]byte](o, 1); return err }), "([]uint8)")
+	check("map", mk(func() error { _, err := obstack.Make[map[int]int](o, 1); return err }), "(map[int]int)")
+	check("chan", mk(func() error { _, err := obstack.Make[chan int](o, 1); return err }), "(chan int)")
+	check("func", mk(func() error { _, err := obstack.Make[func()](o, 1); return err }), "(func())")
+	check("any", mk(func() error { _, err := obstack.Make[any](o, 1); return err }), "(interface {})")
+	check("unsafe.Pointer", mk(func() error { _, err := obstack.Make[unsafe.Pointer](o, 1); return err }), "(unsafe.Pointer)")
+	check("nested", mk(func() error { _, err := obstack.Make[bad](o, 1); return err }), "(string in field Items, array element, field Name)")
+	check("error", mk(func() error { _, err := obstack.Make[error](o, 1); return err }), "(error)")
+	check("FreeSlice", obstack.FreeSlice(o, []*int{nil}), "(*int)")
+	check("int", mk(func() error { _, err := obstack.Make[int](o, 1); return err }), "")
+	check("node", mk(func() error { _, err := obstack.Make[node](o, 1); return err }), "")
+	check("[0]*int", mk(func() error { _, err := obstack.Make[[0]*int](o, 1); return err }), "")
+	check("complex128", mk(func() error { _, err := obstack.Make[complex128](o, 1); return err }), "")
+	check("uintptr", mk(func() error { _, err := obstack.Make[uintptr](o, 1); return err }), "")
+	// The check is cached: asking again gives the same answer.
+	_, e1 := obstack.Make[bad](o, 1)
+	_, e2 := obstack.Make[bad](o, 1)
+	if e1 == nil || e1.Error() != e2.Error() {
+		t.Fatalf("second check of bad: %v vs %v", e1, e2)
+	}
+}
+
+// TestAllocsOnHotPath: Copy, Alloc and the fast grows allocate nothing on
+// the Go heap.
+func TestAllocsOnHotPath(t *testing.T) {
+	o := mustNew(t, obstack.Options{})
+	buf := make([]byte, 64)
+	n := testing.AllocsPerRun(1000, func() {
+		if o.Room() < 200 {
+			o.Free(nil)
+		}
+		o.Copy(buf[:20])
+		o.Copy(buf[:20:20])
+		o.Alloc(30)
+		o.ByteFast(1)
+		o.IntFast(2)
+		o.Finish()
+	})
+	if n != 0 {
+		t.Fatalf("%v Go heap allocations per run", n)
+	}
+}

@@ -1,0 +1,6 @@
+//go:build !race
+
+package obstack
+
+// raceEnabled is true in builds with the race detector; see copyBlock.
+const raceEnabled = false

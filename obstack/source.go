@@ -1,0 +1,29 @@
+package obstack
+
+// source is where chunks come from and go back to. Options.ChunkAlloc and
+// ChunkFree make a funcSource; without them New takes the default source,
+// which is, for now, the page source of source_linux.go. When vmkit's malloc
+// package lands, the default becomes a source over malloc.Malloc and
+// malloc.Free, and only newDefaultSource changes.
+type source interface {
+	// alloc returns at least size bytes, or an error.
+	alloc(size int) ([]byte, error)
+	// free takes back a chunk that alloc returned.
+	free(chunk []byte)
+	// release returns to the system what the source keeps for reuse. The
+	// obstack has given every chunk back before it calls release.
+	release()
+	// counts reports the source's mmap calls and mapped bytes, or zeros.
+	counts() (maps, bytes int64)
+}
+
+// funcSource is the user's ChunkAlloc and ChunkFree.
+type funcSource struct {
+	allocFn func(int) ([]byte, error)
+	freeFn  func([]byte)
+}
+
+func (s funcSource) alloc(size int) ([]byte, error) { return s.allocFn(size) }
+func (s funcSource) free(chunk []byte)              { s.freeFn(chunk) }
+func (s funcSource) release()                       {}
+func (s funcSource) counts() (int64, int64)         { return 0, 0 }
