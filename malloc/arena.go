@@ -1,6 +1,7 @@
 package malloc
 
 import (
+	"math/bits"
 	"sync"
 )
 
@@ -193,20 +194,24 @@ func (a *arena) refill(cl uint8, out []entry) (int, error) {
 }
 
 // findFree returns a slotFree block of s below s.fresh; s.nfree counts at
-// least one.
+// least one. It scans the span's state bytes eight at a time from where the
+// last search stopped: only slot starts have nonzero states, and a free
+// slot is the only state with both top bits set.
 func (a *arena) findFree(s *span, size uintptr) uintptr {
-	for i := int32(0); i < s.fresh; i++ {
-		k := s.scan + i
-		if k >= s.fresh {
-			k -= s.fresh
+	st0 := a.stateOf(s.r, s.base)
+	end := uintptr(s.fresh-1)*size>>4 + 1 // granules that hold handed-out slots
+	words := (end + 7) / 8
+	start := uintptr(s.scan) / 8
+	for i := uintptr(0); i <= words; i++ {
+		w := start + i
+		if w >= words {
+			w -= words
 		}
-		p := s.base + uintptr(k)*size
-		if *(*uint8)(ptr(a.stateOf(s.r, p)))&slotMask == slotFree {
-			s.scan = k + 1
-			if s.scan >= s.fresh {
-				s.scan = 0
-			}
-			return p
+		v := *(*uint64)(ptr(st0 + w*8))
+		if m := v & (v << 1) & 0x8080808080808080; m != 0 {
+			g := w*8 + uintptr(bits.TrailingZeros64(m)/8)
+			s.scan = int32(g)
+			return s.base + g<<4
 		}
 	}
 	panic("malloc: internal error: span free count disagrees with its slot states")

@@ -28,6 +28,11 @@ type bin struct {
 type cacheState struct {
 	bins  [numClasses]bin
 	arena int32 // the arena that refills this cache
+	// For a per-P cache: the region of the last block freed through the slow
+	// path, as in Cache.
+	rbase, rsize, rstate uintptr
+	// The region remembered before that one.
+	rbase2, rsize2, rstate2 uintptr
 }
 
 // binLimit is the capacity of a bin of each class: about 16 KiB of blocks,
@@ -49,6 +54,8 @@ func initState(st *cacheState, arena int) {
 		st.bins[cl].max = binLimit[cl]
 	}
 	st.arena = int32(arena)
+	st.rbase, st.rsize, st.rstate = 0, 0, 0
+	st.rbase2, st.rsize2, st.rstate2 = 0, 0, 0
 }
 
 // A Cache is a front end to a Heap for one goroutine at a time, like
@@ -65,6 +72,10 @@ type Cache struct {
 	h       *Heap
 	st      *cacheState
 	cleanup runtime.Cleanup
+	// The region of the last block freed through the slow path: frees of
+	// blocks in it skip the address map. rsize is 0 until one is known.
+	rbase, rsize, rstate    uintptr
+	rbase2, rsize2, rstate2 uintptr // the region remembered before
 }
 
 // NewCache returns a new Cache in front of h.
@@ -126,12 +137,16 @@ func (c *Cache) Malloc(size int) ([]byte, error) {
 // see the package-level Free.
 func (c *Cache) Free(b []byte) error {
 	p := addrOf(b)
-	if r := lookup(p); r != nil && r.owner == c.h && p&15 == 0 {
-		st := r.state + (p-r.base)>>4
+	off := p - c.rbase
+	if off >= c.rsize {
+		off = c.remember(p)
+	}
+	if off < c.rsize && p&15 == 0 && c.h.mode.Load() == 0 {
+		st := c.rstate + off>>4
 		s := *(*uint8)(ptr(st))
 		if s&slotMask == slotUsed {
 			bn := &c.st.bins[s&classMask]
-			if n := bn.n; n < bn.max && c.h.mode.Load() == 0 {
+			if n := bn.n; n < bn.max {
 				*(*uint8)(ptr(st)) = s ^ (slotUsed | slotCached)
 				bn.ent[n&(binMax-1)] = entry{p, st}
 				bn.n = n + 1
@@ -140,6 +155,23 @@ func (c *Cache) Free(b []byte) error {
 		}
 	}
 	return c.h.freeSlow(p, c)
+}
+
+// remember makes p's region the first remembered one and returns p's offset
+// in it, or an offset that fails the range check.
+func (c *Cache) remember(p uintptr) uintptr {
+	if off := p - c.rbase2; off < c.rsize2 {
+		c.rbase, c.rbase2 = c.rbase2, c.rbase
+		c.rsize, c.rsize2 = c.rsize2, c.rsize
+		c.rstate, c.rstate2 = c.rstate2, c.rstate
+		return off
+	}
+	if r := lookup(p); r != nil && r.owner == c.h && c.st != &closedState {
+		c.rbase2, c.rsize2, c.rstate2 = c.rbase, c.rsize, c.rstate
+		c.rbase, c.rsize, c.rstate = r.base, r.end-r.base, r.state
+		return p - r.base
+	}
+	return ^uintptr(0)
 }
 
 // UnsafeMalloc is Malloc returning a bare pointer; see the package-level

@@ -393,25 +393,49 @@ func (h *Heap) Malloc(size int) ([]byte, error) {
 // Free frees b; see the package-level Free.
 func (h *Heap) Free(b []byte) error {
 	p := addrOf(b)
-	if r := lookup(p); r != nil && r.owner == h && p&15 == 0 && h.mode.Load() == 0 {
-		st := r.state + (p-r.base)>>4
-		s := *(*uint8)(ptr(st))
-		if s&slotMask == slotUsed {
-			pid := procPin()
-			if uint(pid) < uint(len(h.shards)) {
-				bn := &h.shards[pid].bins[s&classMask]
-				if n := bn.n; n < bn.max {
-					*(*uint8)(ptr(st)) = s ^ (slotUsed | slotCached)
-					bn.ent[n&(binMax-1)] = entry{p, st}
-					bn.n = n + 1
-					procUnpin()
-					return nil
+	if p&15 == 0 && h.mode.Load() == 0 {
+		pid := procPin()
+		if uint(pid) < uint(len(h.shards)) {
+			sh := h.shards[pid]
+			off := p - sh.rbase
+			if off >= sh.rsize {
+				off = sh.remember(h, p)
+			}
+			if off < sh.rsize {
+				st := sh.rstate + off>>4
+				s := *(*uint8)(ptr(st))
+				if s&slotMask == slotUsed {
+					bn := &sh.bins[s&classMask]
+					if n := bn.n; n < bn.max {
+						*(*uint8)(ptr(st)) = s ^ (slotUsed | slotCached)
+						bn.ent[n&(binMax-1)] = entry{p, st}
+						bn.n = n + 1
+						procUnpin()
+						return nil
+					}
 				}
 			}
-			procUnpin()
 		}
+		procUnpin()
 	}
 	return h.freeSlow(p, nil)
+}
+
+// remember makes p's region the first remembered one of the per-P cache
+// and returns p's offset in it, or an offset that fails the range check.
+func (sh *cacheState) remember(h *Heap, p uintptr) uintptr {
+	if off := p - sh.rbase2; off < sh.rsize2 {
+		sh.rbase, sh.rbase2 = sh.rbase2, sh.rbase
+		sh.rsize, sh.rsize2 = sh.rsize2, sh.rsize
+		sh.rstate, sh.rstate2 = sh.rstate2, sh.rstate
+		return off
+	}
+	if r := lookup(p); r != nil && r.owner == h {
+		sh.rbase2, sh.rsize2, sh.rstate2 = sh.rbase, sh.rsize, sh.rstate
+		sh.rbase, sh.rsize, sh.rstate = r.base, r.end-r.base, r.state
+		return p - r.base
+	}
+	return ^uintptr(0)
 }
 
 // check reports why the heap (or cache c) cannot serve a request.
@@ -452,6 +476,7 @@ func (h *Heap) freeSlow(p uintptr, c *Cache) error {
 	if err := h.check(c); err != nil {
 		return err
 	}
+
 	if h.mode.Load() != 0 {
 		_, err := h.special(opFree, bytesAt(p, 0), 0, 0, c)
 		return err
@@ -540,7 +565,7 @@ func (h *Heap) takeSmall(cl uint8, c *Cache) (uintptr, error) {
 	procUnpin()
 	// Refill: fetch a batch with the P unpinned (the arena lock may block),
 	// then pin again and park what the P's bin has room for.
-	var tmp [binMax]entry
+	var tmp [binMax / 2]entry
 	want := max(binLimit[cl]/2, 1)
 	n, err := h.arena(pid%int(h.arenaLimit.Load())).refill(cl, tmp[:want])
 	if n == 0 {
@@ -604,18 +629,41 @@ func (h *Heap) putSmall(p, st uintptr, s uint8, c *Cache) {
 		return
 	}
 	bn := &h.shards[pid].bins[cl]
-	var tmp [binMax]entry
-	k := uint32(0)
 	if bn.n >= bn.max {
-		k = bn.max / 2
-		copy(tmp[:], bn.ent[:k])
-		copy(bn.ent[:], bn.ent[k:bn.n])
-		bn.n -= k
+		procUnpin()
+		h.putSmallFull(p, st, s)
+		return
 	}
 	*(*uint8)(ptr(st)) = s ^ (slotUsed | slotCached)
 	bn.ent[bn.n&(binMax-1)] = entry{p, st}
 	bn.n++
 	procUnpin()
+}
+
+// putSmallFull caches p in the per-P bin after moving the older half of the
+// bin back to the arena.
+func (h *Heap) putSmallFull(p, st uintptr, s uint8) {
+	var tmp [binMax / 2]entry
+	k := uint32(0)
+	pid := procPin()
+	if uint(pid) < uint(len(h.shards)) {
+		bn := &h.shards[pid].bins[s&classMask]
+		if bn.n >= bn.max {
+			k = bn.max / 2
+			copy(tmp[:], bn.ent[:k])
+			copy(bn.ent[:], bn.ent[k:bn.n])
+			bn.n -= k
+		}
+		*(*uint8)(ptr(st)) = s ^ (slotUsed | slotCached)
+		bn.ent[bn.n&(binMax-1)] = entry{p, st}
+		bn.n++
+		procUnpin()
+	} else {
+		procUnpin()
+		*(*uint8)(ptr(st)) = s ^ (slotUsed | slotCached)
+		tmp[0] = entry{p, st}
+		k = 1
+	}
 	if k > 0 {
 		h.giveBack(tmp[:k])
 	}
