@@ -50,6 +50,32 @@ func BenchmarkCopy(b *testing.B) {
 	}
 }
 
+// BenchmarkCopyClipped is BenchmarkCopy with source slices whose capacity
+// is their length, so that Copy cannot move a whole 64-byte block.
+func BenchmarkCopyClipped(b *testing.B) {
+	var clipped [65][]byte
+	for n := range clipped {
+		clipped[n] = make([]byte, n)
+	}
+	o := newBench(b)
+	mark, _ := o.Alloc(0)
+	b.ReportAllocs()
+	b.SetBytes(36)
+	i := 0
+	for b.Loop() {
+		if _, err := o.Copy(clipped[sizes[i&(len(sizes)-1)]]); err != nil {
+			b.Fatal(err)
+		}
+		i++
+		if i%100000 == 0 {
+			if err := o.Free(mark); err != nil {
+				b.Fatal(err)
+			}
+			mark, _ = o.Alloc(0)
+		}
+	}
+}
+
 // BenchmarkCopy32 copies 32 bytes at a time: the fast path alone, almost
 // never a new chunk.
 func BenchmarkCopy32(b *testing.B) {

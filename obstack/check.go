@@ -22,8 +22,8 @@ func (o *Obstack) check() {
 		fail("mask %#x", o.mask)
 	}
 	if len(o.chunks) == 0 {
-		if o.next != 0 || o.limit != 0 || o.growing || !o.slow {
-			fail("no chunk but next %#x limit %#x growing %v slow %v", o.next, o.limit, o.growing, o.slow)
+		if o.next != 0 || o.limit != 0 || o.growing || o.fast != 0 {
+			fail("no chunk but next %#x limit %#x growing %v fast %#x", o.next, o.limit, o.growing, o.fast)
 		}
 		return
 	}
@@ -32,11 +32,11 @@ func (o *Obstack) check() {
 		fail("chunk %#x-%#x first %#x end %#x limit %#x next %#x", c.start(), c.end(), c.first, o.end, o.limit, o.next)
 	}
 	if o.growing {
-		if !o.slow || o.base > o.next || o.next > o.limit || o.base >= o.limit || o.base < c.first {
-			fail("growing: first %#x base %#x next %#x limit %#x slow %v", c.first, o.base, o.next, o.limit, o.slow)
+		if o.fast != 0 || o.base > o.next || o.next > o.limit || o.base >= o.limit || o.base < c.first {
+			fail("growing: first %#x base %#x next %#x limit %#x fast %#x", c.first, o.base, o.next, o.limit, o.fast)
 		}
-	} else if !o.slow && (o.limit&o.mask != 0 || alignUp(o.next, o.mask) > o.limit) {
-		fail("fast path open with next %#x limit %#x mask %#x", o.next, o.limit, o.mask)
+	} else if o.fast != 0 && (o.fast != o.limit || o.limit&o.mask != 0 || alignUp(o.next, o.mask) > o.limit) {
+		fail("fast path open with next %#x limit %#x fast %#x mask %#x", o.next, o.limit, o.fast, o.mask)
 	}
 	for i := range len(o.chunks) - 1 {
 		b := &o.chunks[i]

@@ -23,7 +23,7 @@ func (o *Obstack) begin(op string) error {
 	}
 	o.base, o.next = p, p
 	o.growing = true
-	o.slow = true
+	o.fast = 0
 	return nil
 }
 
@@ -190,7 +190,7 @@ func (o *Obstack) fastStart() uintptr {
 // fastBegin marks the object starting at p as growing, if it was not.
 func (o *Obstack) fastBegin(p uintptr) {
 	if !o.growing {
-		o.base, o.growing, o.slow = p, true, true
+		o.base, o.growing, o.fast = p, true, 0
 	}
 }
 

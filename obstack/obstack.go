@@ -88,11 +88,12 @@ type Obstack struct {
 	limit uintptr
 	// mask is the alignment minus one: objects start at next rounded up by it.
 	mask uintptr
-	// slow forbids the fast allocation paths. It is set while an object
-	// grows, when there is no chunk, and when next rounded up passes limit,
-	// which only a change of alignment or a Free to an unaligned mark can
-	// cause. Every slow path ends with settle, which recomputes it.
-	slow bool
+	// fast is limit while the fast allocation paths may run, else 0: while
+	// an object grows, when there is no chunk, and when next rounded up
+	// passes limit, which only a change of alignment or a Free to an
+	// unaligned mark can cause. Every slow path ends with settle, which
+	// recomputes it.
+	fast uintptr
 	// growing says an object is growing: base is its start.
 	growing bool
 	base    uintptr
@@ -137,7 +138,6 @@ func New(opts Options) (*Obstack, error) {
 		chunkSize: opts.ChunkSize,
 		mask:      uintptr(opts.Alignment) - 1,
 		onFail:    opts.OnAllocFailed,
-		slow:      true,
 	}
 	if o.chunkSize == 0 {
 		o.chunkSize = DefaultChunkSize
@@ -187,7 +187,8 @@ func alignDown(a, mask uintptr) uintptr { return a &^ mask }
 // can return to. While an object is growing Alloc fails with ErrGrowing.
 func (o *Obstack) Alloc(n int) ([]byte, error) {
 	p := alignUp(o.next, o.mask)
-	if o.slow || uintptr(n)-1 >= o.limit-p { // n < 1 or n > room, or slow
+	room := max(int(o.fast)-int(p), 0)
+	if uint(n)-1 >= uint(room) { // n < 1, or n > room (0 in a slow state)
 		return o.allocSlow("Alloc", n, o.mask)
 	}
 	o.next = p + uintptr(n)
@@ -201,45 +202,97 @@ func (o *Obstack) Alloc(n int) ([]byte, error) {
 func (o *Obstack) Copy(b []byte) ([]byte, error) {
 	n := uintptr(len(b))
 	p := alignUp(o.next, o.mask)
-	if o.slow || n-1 >= o.limit-p {
-		return o.copySlow(b)
+	room := int(o.fast) - int(p) // < 0 in a slow state
+	if n-1 < blockSize && cap(b) >= blockSize && room >= blockSize && !raceEnabled {
+		// The block copy: see blockSize. Eight loads, then eight stores.
+		o.next = p + n
+		s, d := (*[blockSize]byte)(unsafe.Pointer(unsafe.SliceData(b))), (*[blockSize]byte)(at(p))
+		le := binary.LittleEndian
+		a0, a1, a2, a3 := le.Uint64(s[0:]), le.Uint64(s[8:]), le.Uint64(s[16:]), le.Uint64(s[24:])
+		a4, a5, a6, a7 := le.Uint64(s[32:]), le.Uint64(s[40:]), le.Uint64(s[48:]), le.Uint64(s[56:])
+		le.PutUint64(d[0:], a0)
+		le.PutUint64(d[8:], a1)
+		le.PutUint64(d[16:], a2)
+		le.PutUint64(d[24:], a3)
+		le.PutUint64(d[32:], a4)
+		le.PutUint64(d[40:], a5)
+		le.PutUint64(d[48:], a6)
+		le.PutUint64(d[56:], a7)
+		return d[:n:n], nil
 	}
-	o.next = p + n
-	if n <= blockSize && cap(b) >= blockSize && o.limit-p >= blockSize && !raceEnabled {
-		copyBlock(at(p), unsafe.Pointer(unsafe.SliceData(b)))
-		return bytesAt(p, n), nil
+	if n-8 <= 64-8 && room >= int(n) { // 8 <= n <= 64, and it fits
+		o.next = p + n
+		// Eight 8-byte words at offsets 0, 8, ..., 56, each clamped to n-8:
+		// they cover the n bytes, overlapping where n < 64, and stay inside
+		// both b and the object. No branch depends on n, where copy
+		// (memmove) chooses among several sequences by length and, with
+		// lengths that vary, mispredicts about half the time. b cannot
+		// overlap the free space the object takes, so the first four
+		// words may be stored before the last four are loaded.
+		s, d, last := unsafe.Pointer(unsafe.SliceData(b)), at(p), int(n-8)
+		q1, q2, q3 := clamp(8, last), clamp(16, last), clamp(24, last)
+		a0, a1, a2, a3 := load8(s, 0), load8(s, q1), load8(s, q2), load8(s, q3)
+		store8(d, 0, a0)
+		store8(d, q1, a1)
+		store8(d, q2, a2)
+		store8(d, q3, a3)
+		q4, q5, q6, q7 := clamp(32, last), clamp(40, last), clamp(48, last), clamp(56, last)
+		a4, a5, a6, a7 := load8(s, q4), load8(s, q5), load8(s, q6), load8(s, q7)
+		store8(d, q4, a4)
+		store8(d, q5, a5)
+		store8(d, q6, a6)
+		store8(d, q7, a7)
+		return unsafe.Slice((*byte)(d), n), nil
 	}
-	dst := bytesAt(p, n)
-	copy(dst, b)
-	return dst, nil
+	return o.copyOther(b)
+}
+
+// clamp is min(k, last) without a branch, which the compiler would emit
+// for min here and mispredict.
+func clamp(k, last int) uintptr {
+	d := k - last
+	return uintptr(last + d&(d>>63))
 }
 
 // blockSize is the size of the block that Copy moves whole when both sides
-// have room for it. Copying a fixed block takes no branch on the length,
-// where copy (memmove) picks one of several sequences by length and, with
-// lengths that vary, mispredicts that branch about half the time.
+// have room for it, the fastest of its paths: a fixed copy, with no branch
+// and no arithmetic on the length. Copy does it only when b has blockSize
+// bytes within its capacity (the same Go allocation, so they are readable)
+// and the chunk has blockSize bytes of room (free space, which may take any
+// bytes). It is left out of builds with the race detector, which could
+// report the read past b's length as a race on memory the caller did not
+// pass.
 const blockSize = 64
 
-// copyBlock copies blockSize bytes from src to dst in eight register-wide
-// loads and then eight stores. Copy calls it only when src has that many
-// bytes within its capacity (the same Go allocation, so they are readable)
-// and dst has that much room in the chunk (free space, which may take any
-// bytes). It is left out of race-detector builds, where reading past a
-// slice's length could be reported as a race on memory the caller did not
-// pass.
-func copyBlock(dst, src unsafe.Pointer) {
-	s, d := (*[blockSize]byte)(src), (*[blockSize]byte)(dst)
-	le := binary.LittleEndian
-	a0, a1, a2, a3 := le.Uint64(s[0:]), le.Uint64(s[8:]), le.Uint64(s[16:]), le.Uint64(s[24:])
-	a4, a5, a6, a7 := le.Uint64(s[32:]), le.Uint64(s[40:]), le.Uint64(s[48:]), le.Uint64(s[56:])
-	le.PutUint64(d[0:], a0)
-	le.PutUint64(d[8:], a1)
-	le.PutUint64(d[16:], a2)
-	le.PutUint64(d[24:], a3)
-	le.PutUint64(d[32:], a4)
-	le.PutUint64(d[40:], a5)
-	le.PutUint64(d[48:], a6)
-	le.PutUint64(d[56:], a7)
+// load8 and store8 move 8 bytes at p+off in one unaligned access on
+// machines that allow it (the compiler merges the byte accesses of
+// encoding/binary into one).
+func load8(p unsafe.Pointer, off uintptr) uint64 {
+	return binary.LittleEndian.Uint64((*[8]byte)(unsafe.Add(p, off))[:])
+}
+
+func store8(p unsafe.Pointer, off uintptr, v uint64) {
+	binary.LittleEndian.PutUint64((*[8]byte)(unsafe.Add(p, off))[:], v)
+}
+
+// copyOther is Copy when the object is shorter than 8 bytes or longer than
+// 64, when the chunk's room is short, or when the obstack is in a slow
+// state.
+func (o *Obstack) copyOther(b []byte) ([]byte, error) {
+	n := uintptr(len(b))
+	p := alignUp(o.next, o.mask)
+	if room := max(int(o.fast)-int(p), 0); n-1 < uintptr(room) {
+		o.next = p + n
+		dst := bytesAt(p, n)
+		copy(dst, b)
+		return dst, nil
+	}
+	dst, err := o.allocSlow("Copy", len(b), o.mask)
+	if err != nil {
+		return nil, err
+	}
+	copy(dst, b)
+	return dst, nil
 }
 
 // Copy0 allocates an object holding a copy of b followed by a NUL byte
@@ -252,15 +305,6 @@ func (o *Obstack) Copy0(b []byte) ([]byte, error) {
 	}
 	copy(dst, b)
 	dst[len(b)] = 0
-	return dst, nil
-}
-
-func (o *Obstack) copySlow(b []byte) ([]byte, error) {
-	dst, err := o.allocSlow("Copy", len(b), o.mask)
-	if err != nil {
-		return nil, err
-	}
-	copy(dst, b)
 	return dst, nil
 }
 
@@ -295,10 +339,13 @@ func (o *Obstack) allocSlow(op string, n int, amask uintptr) ([]byte, error) {
 	return bytesAt(p, uintptr(n)), nil
 }
 
-// settle recomputes slow after a slow path, and checks the invariants when
+// settle recomputes fast after a slow path, and checks the invariants when
 // built with the invariants tag.
 func (o *Obstack) settle() {
-	o.slow = o.growing || len(o.chunks) == 0 || alignUp(o.next, o.mask) > o.limit
+	o.fast = o.limit
+	if o.growing || len(o.chunks) == 0 || alignUp(o.next, o.mask) > o.limit {
+		o.fast = 0
+	}
 	if invariants {
 		o.check()
 	}

@@ -2,5 +2,5 @@
 
 package obstack
 
-// raceEnabled is true in builds with the race detector; see copyBlock.
+// raceEnabled is true in builds with the race detector; see blockSize.
 const raceEnabled = false
