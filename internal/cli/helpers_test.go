@@ -22,8 +22,9 @@ import (
 )
 
 var (
-	vmkitBin string // the built command, in a directory every user may enter
-	binDir   string
+	vmkitBin  string // the built command, in a directory every user may enter
+	binDir    string
+	raceBuild bool // build the command with -race (set under go test -race)
 )
 
 func TestMain(m *testing.M) {
@@ -36,6 +37,13 @@ func TestMain(m *testing.M) {
 	vmkitBin = filepath.Join(dir, "vmkit")
 	build := exec.Command("go", "build", "-o", vmkitBin, "github.com/vmkit/vmkit/cmd/vmkit")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if raceBuild {
+		build.Args = append(build.Args[:2], append([]string{"-race"}, build.Args[2:]...)...)
+		build.Env = append(os.Environ(), "CGO_ENABLED=1")
+		// A race in a child fails it (exit 66), and no child sleeps a
+		// second at exit as the race runtime does by default.
+		os.Setenv("GORACE", "atexit_sleep_ms=0 halt_on_error=1")
+	}
 	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "cli tests: build vmkit: %v\n%s", err, out)
 		os.RemoveAll(dir)

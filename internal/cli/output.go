@@ -236,8 +236,11 @@ func bar(r pagecache.Result) string {
 		return ""
 	}
 	if !r.Known || r.Set == nil {
-		if r.Known && r.Resident == r.Pages {
+		switch {
+		case r.Known && r.Resident == r.Pages:
 			return strings.Repeat("O", n)
+		case r.Known && r.Resident == 0:
+			return strings.Repeat(" ", n)
 		}
 		return strings.Repeat("?", n)
 	}
