@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"sync"
-	"syscall"
 )
 
 // `vmkit lock -d` starts the same binary again as the daemon, in a new
@@ -117,7 +116,7 @@ func spawnLockDaemon(e *env, args []string) int {
 	cmd.Env = append(os.Environ(), daemonEnv+"=3")
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = null, null, null
 	cmd.ExtraFiles = []*os.File{w}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.SysProcAttr = daemonAttr()
 	err = cmd.Start()
 	w.Close()
 	if err != nil {
