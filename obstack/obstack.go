@@ -75,7 +75,8 @@ func (opts Options) Validate() error {
 // package documentation.
 //
 // An Obstack is not safe for concurrent use. Its zero value is not usable:
-// call New.
+// call New. The garbage collector does not free its memory: call Release
+// when done with it.
 type Obstack struct {
 	// The fields the fast paths read come first, in one cache line.
 
