@@ -710,3 +710,29 @@ func TestAllocsOnHotPath(t *testing.T) {
 		t.Fatalf("%v Go heap allocations per run", n)
 	}
 }
+
+// TestBigObjectOwnChunk: an object larger than a chunk gets a chunk of its
+// own, sized for it, and the objects after it go on in ordinary chunks.
+func TestBigObjectOwnChunk(t *testing.T) {
+	var asked []int
+	o := mustNew(t, obstack.Options{
+		ChunkAlloc: func(n int) ([]byte, error) { asked = append(asked, n); return make([]byte, n), nil },
+		ChunkFree:  func([]byte) {},
+	})
+	small, _ := o.Copy([]byte("small"))
+	big, err := o.Alloc(10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, _ := o.Copy(make([]byte, 40))
+	if len(asked) != 3 || asked[0] != 4096 || asked[1] < 10000 || asked[1] > 10000+64 || asked[2] != 4096 {
+		t.Fatalf("chunk sizes asked: %v, want 4096, about 10000, 4096", asked)
+	}
+	if d := addr(big) - addr(small); d < 4096 && d > 0 {
+		t.Fatal("the big object shares the first chunk")
+	}
+	if err := o.Free(big); err != nil || string(small) != "small" || o.Stats().Chunks != 2 {
+		t.Fatalf("Free(big): %v; %+v", err, o.Stats())
+	}
+	_ = after
+}
