@@ -212,19 +212,22 @@ func main() {
 	fmt.Printf("ping-pong of a %d-byte message between two processes: %d × %d round trips per transport (after %d warm-up)\n",
 		msgSize, *reps, *rounds, *warm)
 	fmt.Printf("GOMAXPROCS %d, %d CPUs, pinned %v, load average %s\n", runtime.GOMAXPROCS(0), runtime.NumCPU(), *pin, strings.Join(strings.Fields(string(load))[:3], " "))
-	ref := map[string]float64{}
+	med, best := map[string]float64{}, map[string]float64{}
 	for _, r := range results {
-		ref[r.name] = r.med
+		med[r.name], best[r.name] = r.med, r.best
 	}
-	fmt.Printf("%-16s %14s %12s %12s %12s\n", "transport", "ns/round trip", "best", "pipe/this", "unix/this")
+	fmt.Println("ratios: how many times faster than the pipe or the socket, from the medians and (in brackets) from the best runs")
+	fmt.Printf("%-16s %14s %10s %18s %18s\n", "transport", "ns/round trip", "best", "vs pipe", "vs unix")
 	for _, r := range results {
 		ratio := func(base string) string {
-			if b, ok := ref[base]; ok {
-				return strconv.FormatFloat(b/r.med, 'f', 2, 64) + "x"
+			m, okm := med[base]
+			b, okb := best[base]
+			if !okm || !okb {
+				return "-"
 			}
-			return "-"
+			return fmt.Sprintf("%.2fx (%.2fx)", m/r.med, b/r.best)
 		}
-		fmt.Printf("%-16s %14.0f %12.0f %12s %12s\n", r.name, r.med, r.best, ratio("pipe"), ratio("unix"))
+		fmt.Printf("%-16s %14.0f %10.0f %18s %18s\n", r.name, r.med, r.best, ratio("pipe"), ratio("unix"))
 	}
 }
 
