@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/vmkit/vmkit v0.0.0
 	golang.org/x/sys v0.49.0
+	modernc.org/memory v1.12.1
 )
 
 require (

@@ -110,3 +110,35 @@ func BenchmarkHeapRing(b *testing.B) {
 		malloc.Free(p)
 	}
 }
+
+func benchRealloc(b *testing.B, realloc func([]byte, int) ([]byte, error), mallocf func(int) ([]byte, error), free func([]byte) error) {
+	b.ReportAllocs()
+	ops := 0
+	for ops < b.N {
+		size := 16
+		v, err := mallocf(size)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for size < 1<<20 {
+			size += size/4 + 16
+			v, err = realloc(v, size)
+			if err != nil {
+				b.Fatal(err)
+			}
+			v[size-1] = 1
+			ops++
+		}
+		free(v)
+	}
+}
+
+func BenchmarkCacheRealloc(b *testing.B) {
+	c := malloc.NewCache()
+	defer c.Close()
+	benchRealloc(b, c.Realloc, c.Malloc, c.Free)
+}
+
+func BenchmarkHeapRealloc(b *testing.B) {
+	benchRealloc(b, malloc.Realloc, malloc.Malloc, malloc.Free)
+}

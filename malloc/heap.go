@@ -923,7 +923,16 @@ func (h *Heap) reallocMid(r *region, p uintptr, size int) (uintptr, bool) {
 		r.midPages += int64(pages - have)
 		return p, true
 	}
-	return 0, false
+	// Move it to the top chunk, where the next growth can be in place.
+	npg := r.allocTop(pages, 1, pageMid)
+	if npg < 0 {
+		return 0, false
+	}
+	q := r.addr(npg)
+	copy(bytesAt(q, int(have)<<pageShift), bytesAt(p, int(have)<<pageShift))
+	r.midPages += int64(pages - have)
+	a.freeChunk(r, pg)
+	return q, true
 }
 
 // aligned serves the aligned_alloc family.

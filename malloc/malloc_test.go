@@ -496,3 +496,7 @@ func TestSizeClassesUpToDate(t *testing.T) {
 		t.Fatalf("sizeclasses.go is stale (run go generate): %v\n%s", err, out)
 	}
 }
+
+func unsafeSlice(p uintptr) []byte {
+	return unsafe.Slice((*byte)(*(*unsafe.Pointer)(unsafe.Pointer(&p))), 0)
+}

@@ -171,6 +171,11 @@ func (r *region) allocPages(n, align int32, k uint8) int32 {
 			return start
 		}
 	}
+	return r.allocTop(n, align, k)
+}
+
+// allocTop takes the chunk from the top chunk, or returns -1.
+func (r *region) allocTop(n, align int32, k uint8) int32 {
 	start := (r.top + align - 1) &^ (align - 1)
 	if start+n > r.npages || start+n < start {
 		return -1

@@ -1,0 +1,431 @@
+package malloc_test
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"unsafe"
+
+	"github.com/vmkit/vmkit/internal/procfs"
+	"github.com/vmkit/vmkit/malloc"
+	"github.com/vmkit/vmkit/mem"
+)
+
+// With guard bytes, an overrun of one byte past the requested size and a
+// write just before the block are both seen, by Probe and by Free.
+func TestGuardBytes(t *testing.T) {
+	h := newHeap(t, malloc.Options{Guard: true})
+	for _, size := range []int{1, 13, 100, 5000, 50000, 300000} {
+		b, err := h.Malloc(size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Probe(b) != malloc.OK {
+			t.Fatalf("fresh block: %v", h.Probe(b))
+		}
+		over := unsafe.Slice(unsafe.SliceData(b), size+1)
+		over[size] = 'x' // one byte past the end
+		if got := h.Probe(b); got != malloc.TAIL {
+			t.Fatalf("size %d: after a 1-byte overrun Probe = %v, want TAIL", size, got)
+		}
+		if err := h.Check(); !errors.Is(err, malloc.ErrCorrupt) {
+			t.Fatalf("Check after overrun: %v", err)
+		}
+		if err := h.Free(b); !errors.Is(err, malloc.ErrCorrupt) {
+			t.Fatalf("Free after overrun: %v", err)
+		}
+		if h.Probe(b) != malloc.FREE {
+			t.Fatalf("after free: %v", h.Probe(b))
+		}
+		if err := h.Free(b); !errors.Is(err, malloc.ErrDoubleFree) {
+			t.Fatalf("double free in guard mode: %v", err)
+		}
+		mustCheck(t, h)
+
+		b, _ = h.Malloc(size)
+		under := unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(b)), -1)), 1)
+		under[0] = 'y'
+		if got := h.Probe(b); got != malloc.HEAD {
+			t.Fatalf("size %d: after a write before the block Probe = %v, want HEAD", size, got)
+		}
+		h.Free(b)
+		mustCheck(t, h)
+	}
+	if h.Probe(make([]byte, 8)) != malloc.INVALID {
+		t.Fatal("a Go slice probed as a block")
+	}
+}
+
+func TestProbeWithoutGuards(t *testing.T) {
+	h := newHeap(t, malloc.Options{})
+	for _, size := range []int{10, 30000, 1 << 20} {
+		b, _ := h.Malloc(size)
+		if h.Probe(b) != malloc.OK {
+			t.Fatal(h.Probe(b))
+		}
+		h.Free(b)
+		if got := h.Probe(b); got != malloc.FREE {
+			t.Fatalf("size %d freed: %v", size, got)
+		}
+	}
+	if h.Probe(make([]byte, 8)) != malloc.INVALID {
+		t.Fatal("Go slice")
+	}
+}
+
+func TestPerturb(t *testing.T) {
+	h := newHeap(t, malloc.Options{})
+	if err := h.Opt(malloc.M_PERTURB, 0xA5); err != nil {
+		t.Fatal(err)
+	}
+	for _, size := range []int{32, 20000} {
+		b, _ := h.Malloc(size)
+		for i, v := range b {
+			if v != 0x5A {
+				t.Fatalf("size %d byte %d = %#x after malloc, want 0x5a", size, i, v)
+			}
+		}
+		view := unsafe.Slice(unsafe.SliceData(b), size) // the memory stays mapped
+		if err := h.Free(b); err != nil {
+			t.Fatal(err)
+		}
+		for i, v := range view {
+			if v != 0xA5 {
+				t.Fatalf("size %d byte %d = %#x after free, want 0xa5", size, i, v)
+			}
+		}
+	}
+	if err := h.Opt(malloc.M_PERTURB, 0); err != nil {
+		t.Fatal(err)
+	}
+	mustCheck(t, h)
+}
+
+func TestOpt(t *testing.T) {
+	h := newHeap(t, malloc.Options{})
+	good := map[string][2]int{
+		"mmap threshold": {int(malloc.M_MMAP_THRESHOLD), 1 << 20}, "mmap max": {int(malloc.M_MMAP_MAX), 0},
+		"top pad": {int(malloc.M_TOP_PAD), 4096}, "trim": {int(malloc.M_TRIM_THRESHOLD), 1 << 20},
+		"arena max": {int(malloc.M_ARENA_MAX), 3}, "arena test": {int(malloc.M_ARENA_TEST), 2}, "perturb": {int(malloc.M_PERTURB), 0},
+	}
+	for name, kv := range good {
+		if err := h.Opt(malloc.Param(kv[0]), kv[1]); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	bad := map[string][2]int{
+		"threshold too big": {int(malloc.M_MMAP_THRESHOLD), 64 << 20}, "negative max": {int(malloc.M_MMAP_MAX), -1},
+		"perturb 256": {int(malloc.M_PERTURB), 256}, "arena 0": {int(malloc.M_ARENA_MAX), 0}, "unknown": {-99, 1},
+	}
+	for name, kv := range bad {
+		if err := h.Opt(malloc.Param(kv[0]), kv[1]); !errors.Is(err, malloc.ErrInvalidArgument) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	// With mapped blocks off, a 1 MiB block comes from an arena.
+	b, err := h.Malloc(1 << 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := h.Info(); s.Hblks != 0 || s.Uordblks < 1<<20 {
+		t.Fatalf("M_MMAP_MAX 0: %+v", s)
+	}
+	h.Free(b)
+	mustCheck(t, h)
+}
+
+func TestOptionsFromEnv(t *testing.T) {
+	env := map[string]string{
+		"VMKIT_MALLOC_TUNABLES":   "arena_max=3:perturb=0xa5:mmap_threshold=1m",
+		"VMKIT_MALLOC_ARENA_MAX":  "2",
+		"VMKIT_MALLOC_GUARD":      "1",
+		"VMKIT_MALLOC_TOP_PAD":    "64k",
+		"VMKIT_MALLOC_MMAP_MAX":   "0",
+		"VMKIT_MALLOC_ARENA_TEST": "",
+	}
+	o, err := malloc.OptionsFromEnv(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := malloc.Options{ArenaMax: 2, Perturb: 0xa5, MmapThreshold: 1 << 20, Guard: true, TopPad: 64 << 10, MmapMax: -1}
+	if o != want {
+		t.Fatalf("got %+v\nwant %+v", o, want)
+	}
+	for name, e := range map[string]map[string]string{
+		"not a number": {"VMKIT_MALLOC_ARENA_MAX": "lots"},
+		"unknown":      {"VMKIT_MALLOC_TUNABLES": "colour=blue"},
+		"no equals":    {"VMKIT_MALLOC_TUNABLES": "arena_max"},
+		"bad perturb":  {"VMKIT_MALLOC_PERTURB": "300"},
+	} {
+		if _, err := malloc.OptionsFromEnv(func(k string) string { return e[k] }); !errors.Is(err, malloc.ErrInvalidArgument) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+func rss(t *testing.T) int64 {
+	t.Helper()
+	v, err := procfs.StatusBytes(0, "VmRSS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v[0]
+}
+
+// A block above the mmap threshold has its own mapping, unmapped by Free.
+func TestLargeBlockReturnsToSystem(t *testing.T) {
+	h := newHeap(t, malloc.Options{MmapThreshold: 1 << 20})
+	b, err := h.Malloc(8 << 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < len(b); i += 4096 {
+		b[i] = 1
+	}
+	if r, err := mem.Resident(b); err != nil || !r.All() {
+		t.Fatalf("resident: %v %v", r, err)
+	}
+	view := b
+	if err := h.Free(b); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mem.Resident(view); err == nil {
+		t.Fatal("the block's pages are still mapped after Free")
+	}
+	if s := h.Info(); s.Hblks != 0 || s.Hblkhd != 0 {
+		t.Fatalf("%+v", s)
+	}
+}
+
+// Trim gives freed arena memory back: its pages stop being resident.
+func TestTrim(t *testing.T) {
+	h := newHeap(t, malloc.Options{MmapThreshold: 32 << 20, TrimThreshold: -1})
+	var bs [][]byte
+	for range 64 {
+		b, err := h.Malloc(256 << 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < len(b); i += 4096 {
+			b[i] = 1
+		}
+		bs = append(bs, b)
+	}
+	keep := bs[0]
+	views := bs[1:]
+	for _, b := range views {
+		h.Free(b)
+	}
+	before := rss(t)
+	if !h.Trim(0) {
+		t.Fatal("Trim released nothing")
+	}
+	after := rss(t)
+	if before-after < 8<<20 {
+		t.Fatalf("RSS went from %d to %d after trimming 16 MiB of free blocks", before, after)
+	}
+	for _, b := range views {
+		if r, err := mem.Resident(b); err != nil || r.Count() != 0 {
+			t.Fatalf("freed block still resident after Trim: %v %v", r, err)
+		}
+	}
+	if keep[0] != 1 {
+		t.Fatal("live block damaged")
+	}
+	mustCheck(t, h)
+}
+
+func TestHooks(t *testing.T) {
+	h := newHeap(t, malloc.Options{})
+	var mallocs, frees, reallocs, memaligns atomic.Int64
+	var inner []byte
+	var callerOK atomic.Bool
+	here := func() uintptr { pc, _, _, _ := runtime.Caller(1); return pc }()
+	fn := runtime.FuncForPC(here).Name()
+	h.SetHooks(&malloc.Hooks{
+		Malloc: func(size int, p unsafe.Pointer, caller uintptr) {
+			mallocs.Add(1)
+			if f := runtime.FuncForPC(caller); f != nil && f.Name() == fn {
+				callerOK.Store(true)
+			}
+			// A hook may allocate: this does not call the hook again.
+			b, err := h.Malloc(16)
+			if err != nil {
+				panic(err)
+			}
+			inner = append(inner[:0], b...)
+			h.Free(b)
+		},
+		Free:     func(p unsafe.Pointer, caller uintptr) { frees.Add(1) },
+		Realloc:  func(old unsafe.Pointer, size int, p unsafe.Pointer, caller uintptr) { reallocs.Add(1) },
+		Memalign: func(align, size int, p unsafe.Pointer, caller uintptr) { memaligns.Add(1) },
+	})
+	b, _ := h.Malloc(100)
+	b, _ = h.Realloc(b, 200)
+	h.Free(b)
+	a, _ := h.AlignedAlloc(64, 10)
+	h.Free(a)
+	if mallocs.Load() != 1 || frees.Load() != 2 || reallocs.Load() != 1 || memaligns.Load() != 1 {
+		t.Fatalf("hooks saw %d mallocs, %d frees, %d reallocs, %d memaligns", mallocs.Load(), frees.Load(), reallocs.Load(), memaligns.Load())
+	}
+	if h.HooksSkipped() != 2 {
+		t.Fatalf("skipped %d calls made by the hook, want 2", h.HooksSkipped())
+	}
+	if !callerOK.Load() {
+		t.Fatal("the caller PC is not the test function")
+	}
+	h.SetHooks(nil)
+	b, _ = h.Malloc(10)
+	h.Free(b)
+	if mallocs.Load() != 1 {
+		t.Fatal("hook called after removal")
+	}
+	mustCheck(t, h)
+}
+
+func allocForProfile(h *malloc.Heap, n int) [][]byte {
+	var out [][]byte
+	for range n {
+		b, _ := h.Malloc(1000)
+		out = append(out, b)
+	}
+	return out
+}
+
+func TestProfile(t *testing.T) {
+	h := newHeap(t, malloc.Options{ProfileRate: 1})
+	p := pprof.Lookup(malloc.ProfileName)
+	if p == nil {
+		t.Fatal("no profile")
+	}
+	before := p.Count()
+	bs := allocForProfile(h, 10)
+	if got := p.Count() - before; got != 10 {
+		t.Fatalf("profile grew by %d, want 10 with rate 1", got)
+	}
+	var buf bytes.Buffer
+	if err := p.WriteTo(&buf, 1); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), "allocForProfile") {
+		t.Fatalf("profile lacks the allocating function:\n%s", buf.String())
+	}
+	buf.Reset()
+	if err := h.WriteLeaks(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), "10 blocks, 10000 bytes") || !strings.Contains(buf.String(), "allocForProfile") {
+		t.Fatalf("leak report:\n%s", buf.String())
+	}
+	for _, b := range bs {
+		h.Free(b)
+	}
+	if got := p.Count() - before; got != 0 {
+		t.Fatalf("%d samples left after freeing everything", got)
+	}
+	if testing.Verbose() {
+		p.WriteTo(os.Stderr, 1)
+	}
+}
+
+type plain struct {
+	A int64
+	B [4]float64
+	C struct{ D, E uint32 }
+}
+
+func TestTyped(t *testing.T) {
+	p, err := malloc.New[plain]()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *p != (plain{}) {
+		t.Fatal("New is not zeroed")
+	}
+	p.A, p.B[3], p.C.E = 1, 2, 3
+	if err := malloc.Delete(p); err != nil {
+		t.Fatal(err)
+	}
+	s, err := malloc.MakeSlice[plain](3, 10)
+	if err != nil || len(s) != 3 || cap(s) != 10 {
+		t.Fatal(len(s), cap(s), err)
+	}
+	s = append(s, plain{A: 7})
+	if err := malloc.FreeSlice(s); err != nil {
+		t.Fatal(err)
+	}
+	if err := malloc.FreeSlice(s); !errors.Is(err, malloc.ErrDoubleFree) {
+		t.Fatalf("second FreeSlice: %v", err)
+	}
+	refused := map[string]func() error{
+		"pointer":   func() error { _, err := malloc.New[*int](); return err },
+		"string":    func() error { _, err := malloc.New[string](); return err },
+		"slice":     func() error { _, err := malloc.MakeSlice[[]byte](1, 1); return err },
+		"map":       func() error { _, err := malloc.New[map[int]int](); return err },
+		"chan":      func() error { _, err := malloc.New[chan int](); return err },
+		"func":      func() error { _, err := malloc.New[func()](); return err },
+		"interface": func() error { _, err := malloc.New[error](); return err },
+		"unsafe":    func() error { _, err := malloc.New[unsafe.Pointer](); return err },
+		"nested":    func() error { _, err := malloc.New[struct{ A [2]struct{ S string } }](); return err },
+	}
+	for name, f := range refused {
+		t.Run(name, func(t *testing.T) {
+			err := f()
+			if !errors.Is(err, malloc.ErrPointerType) {
+				t.Fatalf("err = %v", err)
+			}
+			if err2 := f(); err2 == nil || err2.Error() != err.Error() {
+				t.Fatalf("second check differs: %v", err2)
+			}
+		})
+	}
+	if _, err := malloc.MakeSlice[int](5, 2); !errors.Is(err, malloc.ErrInvalidArgument) {
+		t.Fatal(err)
+	}
+}
+
+func TestClosed(t *testing.T) {
+	h, err := malloc.NewHeap(malloc.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := h.NewCache()
+	b, _ := c.Malloc(10)
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Malloc(10); !errors.Is(err, malloc.ErrClosed) {
+		t.Fatal(err)
+	}
+	if _, err := c.Malloc(10); !errors.Is(err, malloc.ErrClosed) {
+		t.Fatal(err)
+	}
+	if err := h.Free(b); !errors.Is(err, malloc.ErrClosed) && !errors.Is(err, malloc.ErrInvalidPointer) {
+		t.Fatal(err)
+	}
+	c2 := malloc.NewCache()
+	c2.Close()
+	if _, err := c2.Malloc(10); !errors.Is(err, malloc.ErrClosed) {
+		t.Fatal(err)
+	}
+	if err := malloc.Default().Close(); err == nil {
+		t.Fatal("closed the default heap")
+	}
+}
+
+func TestValidateOptions(t *testing.T) {
+	bad := map[string]malloc.Options{
+		"arena max": {ArenaMax: -1}, "threshold": {MmapThreshold: 1 << 30}, "perturb": {Perturb: 999},
+		"top pad": {TopPad: -5}, "rate": {ProfileRate: -1}, "arena test": {ArenaTest: -2},
+	}
+	for name, o := range bad {
+		if _, err := malloc.NewHeap(o); !errors.Is(err, malloc.ErrInvalidArgument) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
