@@ -429,3 +429,38 @@ func TestValidateOptions(t *testing.T) {
 		}
 	}
 }
+
+// In a binary without cgo the first arena may take its region from the
+// program break; with cgo (glibc owns the break) it falls back to mmap.
+func TestBrkRegion(t *testing.T) {
+	before, err := mem.Sbrk(0)
+	if errors.Is(err, mem.ErrBreakOwned) {
+		t.Skip("cgo binary: the break belongs to glibc")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := malloc.NewHeap(malloc.Options{Brk: true, ArenaMax: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := h.NewCache()
+	b, err := c.Malloc(20000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, _ := mem.Sbrk(0)
+	if addr(b) < before || addr(b) >= after {
+		t.Fatalf("block %#x is not in the break's range [%#x, %#x)", addr(b), before, after)
+	}
+	fillPattern(b, 1)
+	mustCheck(t, h)
+	c.Free(b)
+	c.Close()
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if now, _ := mem.Sbrk(0); now != before {
+		t.Fatalf("Close left the break at %#x, it was %#x", now, before)
+	}
+}

@@ -197,7 +197,7 @@ func runC(dir string, runs, n int) (result, error) {
 // gcRun holds objects objects of 64 bytes, either off-heap (vmkit) or in Go
 // slices, then churns the Go heap and reports the GC's share of CPU time and
 // its longest pause.
-func gcRun(offHeap bool, objects int, churn int64) (frac, maxPause float64) {
+func gcRun(offHeap bool, objects int, churn int64) (frac, maxPause, perCycle float64) {
 	var off []uintptr
 	var on []*[64]byte
 	if offHeap {
@@ -216,16 +216,24 @@ func gcRun(offHeap bool, objects int, churn int64) (frac, maxPause float64) {
 		}
 	}
 	runtime.GC()
-	samples := []metrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}, {Name: "/cpu/classes/total:cpu-seconds"}, {Name: "/sched/pauses/total/gc:seconds"}}
+	// The GC's CPU time without idle-priority marking (which only uses
+	// otherwise idle CPUs), over the CPU time that was not idle.
+	samples := []metrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}, {Name: "/cpu/classes/total:cpu-seconds"},
+		{Name: "/sched/pauses/total/gc:seconds"}, {Name: "/cpu/classes/gc/mark/idle:cpu-seconds"}, {Name: "/cpu/classes/idle:cpu-seconds"}}
 	metrics.Read(samples)
-	gc0, tot0 := samples[0].Value.Float64(), samples[1].Value.Float64()
+	gc0 := samples[0].Value.Float64() - samples[3].Value.Float64()
+	tot0 := samples[1].Value.Float64() - samples[4].Value.Float64()
 	h0 := samples[2].Value.Float64Histogram()
 	before := append([]uint64(nil), h0.Counts...)
+	var ms0, ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
 	for done := int64(0); done < churn; done += 1024 {
 		sink = make([]byte, 1024)
 	}
+	runtime.ReadMemStats(&ms1)
 	metrics.Read(samples)
-	gc1, tot1 := samples[0].Value.Float64(), samples[1].Value.Float64()
+	gc1 := samples[0].Value.Float64() - samples[3].Value.Float64()
+	tot1 := samples[1].Value.Float64() - samples[4].Value.Float64()
 	h1 := samples[2].Value.Float64Histogram()
 	for i := range h1.Counts {
 		if h1.Counts[i] > before[i] {
@@ -238,7 +246,8 @@ func gcRun(offHeap bool, objects int, churn int64) (frac, maxPause float64) {
 		}
 	}
 	runtime.KeepAlive(on)
-	return (gc1 - gc0) / (tot1 - tot0), maxPause
+	cycles := float64(max(ms1.NumGC-ms0.NumGC, 1))
+	return (gc1 - gc0) / (tot1 - tot0), maxPause, (gc1 - gc0) / cycles
 }
 
 // ringPeak runs workload (b) through a Cache of h and returns the heap's
@@ -300,6 +309,10 @@ func main() {
 				v = ringvmkit(*n, nil)
 			case "realloc":
 				v = reallocvmkit(*n / 20)
+			case "gc":
+				fOff, pOff, cOff := gcRun(true, *objects, 4<<30)
+				fOn, pOn, cOn := gcRun(false, *objects, 4<<30)
+				fmt.Printf("gc off %.4f (%v, %v/cycle) on %.4f (%v, %v/cycle)\n", fOff, pOff, cOff, fOn, pOn, cOn)
 			}
 			fmt.Printf("%s %.1f ns/op\n", *only, v)
 		}
@@ -423,11 +436,11 @@ func main() {
 		median(cres["ringpeak"]), median(peakRatio), median(peakUsable))
 	if *gc {
 		debug.FreeOSMemory()
-		fOff, pOff := gcRun(true, *objects, 4<<30)
+		fOff, pOff, cOff := gcRun(true, *objects, 4<<30)
 		debug.FreeOSMemory()
-		fOn, pOn := gcRun(false, *objects, 4<<30)
-		fmt.Printf("(e) %d objects held, 4 GiB of Go garbage churned: GC CPU fraction off-heap %.4f vs Go heap %.4f (%.3fx); longest pause %s vs %s\n",
-			*objects, fOff, fOn, fOff/fOn, time.Duration(pOff*1e9), time.Duration(pOn*1e9))
+		fOn, pOn, cOn := gcRun(false, *objects, 4<<30)
+		fmt.Printf("(e) %d objects of 64 B held, 4 GiB of Go garbage churned (GOGC=100): GC CPU fraction (idle marking excluded) off-heap %.4f vs Go heap %.4f (%.3fx);\n    GC CPU per cycle %s vs %s (%.3fx); longest pause (histogram bucket) %s vs %s\n",
+			*objects, fOff, fOn, fOff/fOn, time.Duration(cOff*1e9), time.Duration(cOn*1e9), cOff/cOn, time.Duration(pOff*1e9), time.Duration(pOn*1e9))
 	}
 }
 
