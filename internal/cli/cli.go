@@ -122,14 +122,16 @@ func usage(w io.Writer) {
 }
 
 // newFlags makes the flag set of a command: POSIX style, short flags
-// combine, errors and help go to stderr.
+// combine; parse errors are returned, not printed.
 func newFlags(e *env, c string) *pflag.FlagSet {
 	fs := pflag.NewFlagSet("vmkit "+c, pflag.ContinueOnError)
 	fs.SortFlags = false
 	fs.SetOutput(e.stderr)
 	cmd := lookup(c)
+	// pflag calls Usage only for an explicit --help (-h where it is free):
+	// asked for, so it goes to stdout.
 	fs.Usage = func() {
-		fmt.Fprintf(e.stderr, "Usage: vmkit %s %s\n\n%s.\n\nFlags:\n%s", c, cmd.args, upperFirst(cmd.short), fs.FlagUsages())
+		fmt.Fprintf(e.stdout, "Usage: vmkit %s %s\n\n%s.\n\nFlags:\n%s", c, cmd.args, upperFirst(cmd.short), fs.FlagUsages())
 	}
 	return fs
 }

@@ -30,6 +30,30 @@ func TestBareVmkitPrintsHelp(t *testing.T) {
 	}
 }
 
+func TestCommandHelp(t *testing.T) {
+	tests := map[string]struct {
+		args []string
+		want []string
+	}{
+		"resident": {[]string{"resident", "--help"}, []string{"Usage: vmkit resident", "-h, --hard-links", "--pages", "-p, --range"}},
+		"lock":     {[]string{"help", "lock"}, []string{"Usage: vmkit lock", "-d, --daemon", "-P, --pidfile", "-w, --wait", "--on-fault"}},
+		"maps":     {[]string{"maps", "-h"}, []string{"Usage: vmkit maps", "--json"}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			r := vmkit(t, tc.args...)
+			if r.code != 0 || r.stderr != "" {
+				t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(r.stdout, w) {
+					t.Errorf("help lacks %q:\n%s", w, r.stdout)
+				}
+			}
+		})
+	}
+}
+
 func TestUsageErrors(t *testing.T) {
 	dir := tempDir(t)
 	tests := map[string]struct {
