@@ -45,7 +45,7 @@ func (w *walkFlags) register(fs *pflag.FlagSet) {
 	fs.StringVarP(&w.batch, "batch", "b", "", "read more paths from this file, one a line ('-' for stdin)")
 	fs.BoolVarP(&w.nul, "null", "0", false, "paths in the -b file are separated by NUL bytes")
 	fs.StringVar(&w.method, "method", "auto", "how residency is read: auto, cachestat or mincore")
-	fs.IntVar(&w.workers, "workers", 0, "parallel walkers (default: twice the CPUs, at least 4)")
+	fs.IntVar(&w.workers, "workers", 0, "parallel walkers (default: four times the CPUs, at least 8)")
 	fs.MarkHidden("workers")
 }
 

@@ -197,8 +197,9 @@ func (w *walker) visit(e *Entry) {
 }
 
 // DefaultWorkers is the number of walkers Walk runs when Options.Workers is
-// 0: enough to keep every CPU busy while some wait on disk.
-func DefaultWorkers() int { return min(16, max(4, 2*runtime.GOMAXPROCS(0))) }
+// 0: enough to keep every CPU busy while some wait on disk for inodes and
+// directories that are not cached.
+func DefaultWorkers() int { return min(32, max(8, 4*runtime.GOMAXPROCS(0))) }
 
 func (w *walker) push(j job) {
 	w.mu.Lock()
