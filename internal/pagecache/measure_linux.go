@@ -98,6 +98,8 @@ func (e *Entry) Measure(o *Options) (Result, error) {
 			if o.Method == Cachestat {
 				return res, &PathError{Op: "cachestat", Path: e.Path, Err: err}
 			}
+		case errors.Is(err, unix.EOPNOTSUPP) && o.Method != Cachestat:
+			// A filesystem cachestat does not serve: mincore and the rule.
 		default:
 			return res, &PathError{Op: "cachestat", Path: e.Path, Err: err}
 		}
