@@ -2,6 +2,7 @@ package pagecache
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"strconv"
@@ -192,7 +193,7 @@ func Open(path string, o *Options) (*Entry, error) {
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		unix.Close(fd)
-		return nil, &PathError{Op: "open", Path: path, Err: errors.New(ErrNotRegular.Error() + " (" + fileType(st.Mode) + ")")}
+		return nil, &PathError{Op: "open", Path: path, Err: fmt.Errorf("%w (%s)", ErrNotRegular, fileType(st.Mode))}
 	}
 	var sfs unix.Statfs_t
 	var fsType int64

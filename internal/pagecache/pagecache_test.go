@@ -3,6 +3,7 @@
 package pagecache_test
 
 import (
+	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -212,5 +213,40 @@ func TestMeasureMethodsAgree(t *testing.T) {
 				t.Errorf("range %s: %+v disagrees with cachestat's %+v", rs, r, results[0])
 			}
 		}
+	}
+}
+
+// TestWalkRootErrors: bad roots are errors that wrap their cause.
+func TestWalkRootErrors(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	unix.Mkfifo(fifo, 0o644)
+	tests := map[string]struct {
+		root string
+		want error
+	}{
+		"fifo":       {fifo, pagecache.ErrNotRegular},
+		"device":     {"/dev/null", pagecache.ErrNotRegular},
+		"proc file":  {"/proc/self/status", pagecache.ErrPseudoFS},
+		"proc dir":   {"/proc/self", pagecache.ErrPseudoFS},
+		"missing":    {filepath.Join(dir, "missing"), fs.ErrNotExist},
+		"sysfs file": {"/sys/kernel/mm/transparent_hugepage/enabled", pagecache.ErrPseudoFS},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if _, err := os.Lstat(tc.root); err != nil && tc.want != fs.ErrNotExist {
+				t.Skip(err)
+			}
+			var errs []error
+			var mu sync.Mutex
+			var st pagecache.Stats
+			pagecache.Walk([]string{tc.root}, pagecache.Options{}, pagecache.Handler{
+				Visit: func(e *pagecache.Entry) error { t.Errorf("visited %s", e.Path); return nil },
+				Error: func(err error) { mu.Lock(); errs = append(errs, err); mu.Unlock() },
+			}, &st)
+			if len(errs) != 1 || !errors.Is(errs[0], tc.want) || st.Errors.Load() != 1 {
+				t.Errorf("errors %v (counted %d), want one wrapping %v", errs, st.Errors.Load(), tc.want)
+			}
+		})
 	}
 }

@@ -2,6 +2,7 @@ package pagecache
 
 import (
 	"errors"
+	"fmt"
 	"runtime"
 	"strings"
 	"sync"
@@ -285,7 +286,7 @@ func (w *walker) root(path string, e *Entry) {
 		cwd.refs.Store(1 << 30)
 		w.file(cwd, name{name: path, follow: true}, true, e, nil)
 	default:
-		w.fail("open", path, errors.New(ErrNotRegular.Error()+" ("+fileType(st.Mode)+")"))
+		w.fail("open", path, fmt.Errorf("%w (%s)", ErrNotRegular, fileType(st.Mode)))
 	}
 }
 
@@ -537,7 +538,7 @@ func (w *walker) file(d *dirRef, n name, root bool, e *Entry, rest *[]name) {
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		if root {
-			w.fail("open", path, errors.New(ErrNotRegular.Error()+" ("+fileType(st.Mode)+")"))
+			w.fail("open", path, fmt.Errorf("%w (%s)", ErrNotRegular, fileType(st.Mode)))
 		} else {
 			w.skip(SkipSpecial)
 		}
