@@ -26,7 +26,7 @@ type bin struct {
 // that the garbage collector never scans it and statistics may read it while
 // its owner runs.
 type cacheState struct {
-	bins  [numClasses]bin
+	bins  [64]bin // indexed by class (a state byte's low six bits); only 1..numClasses-1 are used
 	arena int32 // the arena that refills this cache
 	// For a per-P cache: the region of the last block freed through the slow
 	// path, as in Cache.
@@ -121,7 +121,7 @@ func (c *Cache) Close() error {
 func (c *Cache) Malloc(size int) ([]byte, error) {
 	if uint(size) <= maxSmall {
 		cl := sizeClass(size)
-		bn := &c.st.bins[cl]
+		bn := &c.st.bins[cl&classMask]
 		if n := bn.n; n > 0 && c.h.mode.Load() == 0 {
 			n--
 			bn.n = n
@@ -137,11 +137,7 @@ func (c *Cache) Malloc(size int) ([]byte, error) {
 // see the package-level Free.
 func (c *Cache) Free(b []byte) error {
 	p := addrOf(b)
-	off := p - c.rbase
-	if off >= c.rsize {
-		off = c.remember(p)
-	}
-	if off < c.rsize && p&15 == 0 && c.h.mode.Load() == 0 {
+	if off := p - c.rbase; off < c.rsize && off&15 == 0 && c.h.mode.Load() == 0 {
 		st := c.rstate + off>>4
 		s := *(*uint8)(ptr(st))
 		if s&slotMask == slotUsed {
@@ -151,6 +147,28 @@ func (c *Cache) Free(b []byte) error {
 				bn.ent[n&(binMax-1)] = entry{p, st}
 				bn.n = n + 1
 				return nil
+			}
+		}
+	}
+	return c.freeOther(p)
+}
+
+// freeOther frees a block outside the remembered region, or any block the
+// fast path cannot take: it remembers the block's region and tries the fast
+// path once more before the slow path.
+func (c *Cache) freeOther(p uintptr) error {
+	if off := p - c.rbase; off >= c.rsize {
+		if off = c.remember(p); off < c.rsize && off&15 == 0 && c.h.mode.Load() == 0 {
+			st := c.rstate + off>>4
+			s := *(*uint8)(ptr(st))
+			if s&slotMask == slotUsed {
+				bn := &c.st.bins[s&classMask]
+				if n := bn.n; n < bn.max {
+					*(*uint8)(ptr(st)) = s ^ (slotUsed | slotCached)
+					bn.ent[n&(binMax-1)] = entry{p, st}
+					bn.n = n + 1
+					return nil
+				}
 			}
 		}
 	}
@@ -250,7 +268,7 @@ func (c *Cache) UsableSize(b []byte) int { return c.h.UsableSize(b) }
 // take pops a block of class cl from c, refilling the bin from the arena
 // when it is empty, and marks it used.
 func (c *Cache) take(cl uint8) (uintptr, error) {
-	bn := &c.st.bins[cl]
+	bn := &c.st.bins[cl&classMask]
 	if bn.n == 0 {
 		want := max(bn.max/2, 1)
 		n, err := c.h.arena(int(c.st.arena)).refill(cl, bn.ent[:want])

@@ -63,28 +63,29 @@
 //     length at a chunk's first and last page, bin links of free chunks, the
 //     span of each span page) and, in a separate mapping, one state byte per
 //     16 bytes of the region.
-//   - The state byte of the first granule of every small block says what the
-//     block is, with its size class in the low six bits; all other state
-//     bytes are 0:
+//   - Caches are mapped outside the Go heap too (see below): the collector
+//     scans none of this, and per-block metadata costs it nothing.
+//
+// The state byte of the first granule of every small block says what the
+// block is, with its size class in the low six bits; all other state bytes
+// are 0:
 //
 //	0       not a block start (interior, never handed out)
 //	free    in its span, available to any cache      (slotFree)
 //	cached  free, held by one Cache or per-P cache   (slotCached)
 //	used    handed to the program                    (slotUsed)
 //
-//     The transitions each have one place in the code: refill (free ->
-//     cached, arena locked), Malloc (cached -> used, by the cache's owner),
-//     Free (used -> cached, by the freeing cache's owner), and giveBack
-//     (cached -> free, arena locked). So Free reads one byte and knows: used
-//     is a valid free; cached or free is ErrDoubleFree; 0 is an interior
-//     or never-allocated pointer, ErrInvalidPointer, decided under the arena
-//     lock from the page kinds. A pointer into pages that were freed and
-//     merged since is a double free too; a pointer above anything ever used,
-//     into another Heap or outside every region and mapping is invalid. A
-//     large block's address is remembered for a while after Free, so that a
-//     second Free says ErrDoubleFree rather than ErrInvalidPointer.
-//   - Caches are mapped outside the Go heap too (see below): the collector
-//     scans none of this, and per-block metadata costs it nothing.
+// The transitions each have one place in the code: refill (free -> cached,
+// arena locked), Malloc (cached -> used, by the cache's owner), Free (used ->
+// cached, by the freeing cache's owner), and giveBack (cached -> free, arena
+// locked). So Free reads one byte and knows: used is a valid free; cached or
+// free is ErrDoubleFree; 0 is an interior or never-allocated pointer,
+// ErrInvalidPointer, decided under the arena lock from the page kinds. A
+// pointer into pages that were freed and merged since is a double free too;
+// a pointer above anything ever used, into another Heap, or outside every
+// region and mapping is invalid. A large block's address is remembered for a
+// while after Free, so that a second Free says ErrDoubleFree rather than
+// ErrInvalidPointer.
 //
 // # The fast path (Cache and per-P caches)
 //

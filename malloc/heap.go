@@ -375,7 +375,7 @@ func (h *Heap) Malloc(size int) ([]byte, error) {
 		cl := sizeClass(size)
 		pid := procPin()
 		if uint(pid) < uint(len(h.shards)) {
-			bn := &h.shards[pid].bins[cl]
+			bn := &h.shards[pid].bins[cl&classMask]
 			if n := bn.n; n > 0 {
 				n--
 				bn.n = n
@@ -503,7 +503,7 @@ func (h *Heap) alloc(op string, size, align int, c *Cache) (uintptr, error) {
 	if uint64(size) > 1<<46 {
 		return 0, noMemory(op, size, nil)
 	}
-	if int64(size) >= h.mmapThreshold.Load() && h.largeCount.Load() < h.mmapMax.Load() {
+	if (int64(size) >= h.mmapThreshold.Load() || align > segSize) && h.largeCount.Load() < h.mmapMax.Load() {
 		p, err := h.allocLarge(size, align)
 		if err == nil {
 			return p, nil
