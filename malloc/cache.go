@@ -27,7 +27,7 @@ type bin struct {
 // its owner runs.
 type cacheState struct {
 	bins  [64]bin // indexed by class (a state byte's low six bits); only 1..numClasses-1 are used
-	arena int32 // the arena that refills this cache
+	arena int32   // the arena that refills this cache
 	// For a per-P cache: the region of the last block freed through the slow
 	// path, as in Cache.
 	rbase, rsize, rstate uintptr

@@ -500,3 +500,74 @@ func TestSizeClassesUpToDate(t *testing.T) {
 func unsafeSlice(p uintptr) []byte {
 	return unsafe.Slice((*byte)(*(*unsafe.Pointer)(unsafe.Pointer(&p))), 0)
 }
+
+// The package-level functions from many goroutines, with blocks freed by a
+// goroutine other than the one that allocated them and statistics read
+// meanwhile, under -race.
+func TestPackageLevelConcurrent(t *testing.T) {
+	base := malloc.Info().Uordblks
+	const workers = 6
+	ch := make(chan []byte, 1024)
+	var wg sync.WaitGroup
+	var stop sync.WaitGroup
+	done := make(chan struct{})
+	stop.Add(1)
+	go func() { // a reader of statistics
+		defer stop.Done()
+		for {
+			select {
+			case <-done:
+				return
+			default:
+				_ = malloc.Info()
+			}
+		}
+	}()
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 4000 {
+				b, err := malloc.Malloc(16 + (i*37+w)%2048)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				b[0] = byte(i)
+				select {
+				case ch <- b:
+				default:
+					if err := malloc.Free(b); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+				if i%3 == 0 {
+					select {
+					case o := <-ch:
+						if err := malloc.Free(o); err != nil {
+							t.Error(err)
+							return
+						}
+					default:
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(done)
+	stop.Wait()
+	close(ch)
+	for b := range ch {
+		if err := malloc.Free(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := malloc.Check(); err != nil {
+		t.Fatal(err)
+	}
+	if got := malloc.Info().Uordblks; got != base {
+		t.Fatalf("Uordblks %d, %d before", got, base)
+	}
+}
