@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"cmp"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -87,11 +89,15 @@ func measureTargets(e *env, ts []*target, o pagecache.Options, c *collector, err
 // Measured on the benchmark tree (bench/cli): 16 MiB chunks with 8 workers
 // read about 1.6x faster than one worker per file (the 200 MiB files were
 // the tail), and plain pread beat mmap with MADV_POPULATE_READ (whose
-// faults read around in small pieces) and fadvise(WILLNEED) first.
+// faults read around in small pieces) and fadvise(WILLNEED) on large files
+// (forced read-ahead uses single pages). Files below prefetchBelow are
+// prefetched with fadvise(WILLNEED) first: 25% faster on the 20,000 small
+// files, 10-15% on the whole tree.
 const (
-	touchChunk   = 16 << 20
-	touchBuf     = 256 << 10
-	touchWorkers = 8
+	touchChunk    = 16 << 20
+	touchBuf      = 256 << 10
+	touchWorkers  = 8
+	prefetchBelow = 1 << 20
 )
 
 type chunk struct {
@@ -126,7 +132,24 @@ func runTouch(e *env, args []string) int {
 			chunks = append(chunks, chunk{t: t, off: off, len: min(touchChunk, t.off+t.len-off)})
 		}
 	}
+	// Large files first: while they stream, the small files' reads,
+	// started all at once below, complete.
+	small := func(c chunk) int {
+		if c.t.len < prefetchBelow {
+			return 1
+		}
+		return 0
+	}
+	slices.SortStableFunc(chunks, func(a, b chunk) int { return cmp.Compare(small(a), small(b)) })
 	prog := startProgress(e, "touch", int64(len(ts)), total, wf.quiet)
+	// Start the reads of all small files: with many in flight the disk
+	// merges and overlaps them, where one synchronous read per worker waits
+	// a full latency per file. (The reading below finds them cached.)
+	parallel(len(ts), touchWorkers, func(_, i int) {
+		if t := ts[i]; t.len < prefetchBelow {
+			pagecache.Prefetch(t.path, t.off, t.len)
+		}
+	})
 	workers := touchWorkers
 	if o.Workers > 0 {
 		workers = o.Workers

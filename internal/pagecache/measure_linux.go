@@ -156,6 +156,25 @@ func (e *Entry) WriteBack() error {
 	return nil
 }
 
+// Prefetch asks the kernel to start reading [off, off+n) of the file at
+// path into the page cache (POSIX_FADV_WILLNEED) and returns without
+// waiting. The read-ahead it starts uses single pages, so it suits small
+// files; large ones read faster through the kernel's own read-ahead.
+func Prefetch(path string, off, n int64) error {
+	if n == 0 {
+		return nil
+	}
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
+	if err != nil {
+		return &PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	if err := unix.Fadvise(fd, off, n, unix.FADV_WILLNEED); err != nil {
+		return &PathError{Op: "posix_fadvise(WILLNEED)", Path: path, Err: err}
+	}
+	return nil
+}
+
 // ReadSpan reads [off, off+n) of fd into buf, len(buf) bytes at a time, and
 // returns how many bytes it read. It stops early, without error, at the end
 // of the file.

@@ -38,6 +38,9 @@ func (e *Entry) Evict() error { return ErrNotSupported }
 // WriteBack is not supported on this system.
 func (e *Entry) WriteBack() error { return ErrNotSupported }
 
+// Prefetch is not supported on this system.
+func Prefetch(path string, off, n int64) error { return ErrNotSupported }
+
 // ReadSpan is not supported on this system.
 func ReadSpan(fd int, off, n int64, buf []byte) (int64, error) { return 0, ErrNotSupported }
 
