@@ -92,6 +92,13 @@ func lockAndHold(e *env, wf *walkFlags, lf *lockFlags, o pagecache.Options, root
 		defer removePidfile(pidfile)
 	}
 	if lf.daemon && !lf.wait {
+		if !wf.quiet {
+			var total int64
+			for _, t := range ts {
+				total += t.len
+			}
+			e.errorf("lock: daemon %d is locking %s in %d %s", os.Getpid(), mem.FormatBytes(total), len(ts), plural(int64(len(ts)), "file", "files"))
+		}
 		daemonReady(e, ExitOK)
 	}
 
