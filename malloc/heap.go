@@ -877,6 +877,18 @@ func (h *Heap) reallocRaw(p uintptr, size int, c *Cache) (uintptr, error) {
 		if size <= bi.usable {
 			return p, nil
 		}
+		if size > 1024 && int64(size) < h.mmapThreshold.Load() {
+			// A block that grows past 1 KiB is likely to keep growing: give
+			// it whole pages at the top of a region, where later growth is
+			// in place instead of a copy per size class.
+			if q, ok := h.allocMidTop(size, c); ok {
+				copy(bytesAt(q, size), bytesAt(p, bi.usable))
+				if err := h.free("realloc", p, c); err != nil {
+					return 0, err
+				}
+				return q, nil
+			}
+		}
 	case pageMid:
 		if q, ok := h.reallocMid(bi.r, p, size); ok {
 			return q, nil
@@ -895,6 +907,24 @@ func (h *Heap) reallocRaw(p uintptr, size int, c *Cache) (uintptr, error) {
 		return 0, err
 	}
 	return q, nil
+}
+
+// allocMidTop takes a mid-size chunk for size bytes from the top chunk of
+// one of the arena's regions.
+func (h *Heap) allocMidTop(size int, c *Cache) (uintptr, bool) {
+	a := h.arena(h.arenaIndex(c))
+	pages := int32((size + pageSize - 1) >> pageShift)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for i := len(a.regions) - 1; i >= 0; i-- {
+		r := a.regions[i]
+		if pg := r.allocTop(pages, 1, pageMid); pg >= 0 {
+			r.midPages += int64(pages)
+			r.midBlocks++
+			return r.addr(pg), true
+		}
+	}
+	return 0, false
 }
 
 // reallocMid grows or shrinks a mid-size block in place.

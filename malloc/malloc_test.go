@@ -571,3 +571,41 @@ func TestPackageLevelConcurrent(t *testing.T) {
 		t.Fatalf("Uordblks %d, %d before", got, base)
 	}
 }
+
+// The fast paths allocate nothing on the Go heap.
+func TestNoGoAllocations(t *testing.T) {
+	h := newHeap(t, malloc.Options{})
+	c := h.NewCache()
+	defer c.Close()
+	sz := sizes(64)
+	// Warm the caches so that the measured calls stay on the fast path.
+	for _, n := range sz {
+		b, _ := c.Malloc(n)
+		c.Free(b)
+		b, _ = malloc.Malloc(n)
+		malloc.Free(b)
+	}
+	i := 0
+	cases := map[string]func(){
+		"Cache": func() {
+			b, _ := c.Malloc(sz[i%64])
+			c.Free(b)
+			i++
+		},
+		"package": func() {
+			b, _ := malloc.Malloc(sz[i%64])
+			malloc.Free(b)
+			i++
+		},
+		"Cache unsafe": func() {
+			p, _ := c.UnsafeMalloc(sz[i%64])
+			c.UnsafeFree(p)
+			i++
+		},
+	}
+	for name, f := range cases {
+		if n := testing.AllocsPerRun(1000, f); n != 0 {
+			t.Errorf("%s: %v Go allocations per malloc+free", name, n)
+		}
+	}
+}

@@ -198,6 +198,7 @@ func (r *region) allocTop(n, align int32, k uint8) int32 {
 // joined the top chunk.
 func (r *region) freeChunkAt(pg int32) {
 	n := r.head[pg]
+	own, ownN := pg, n // the freed chunk itself: the only pages whose kind changes, unless it joins the top
 	if pg > 0 && r.kind[pg-1] == pageFree {
 		ln := r.tail[pg-1]
 		lpg := pg - ln
@@ -219,7 +220,11 @@ func (r *region) freeChunkAt(pg int32) {
 		r.top = pg
 		return
 	}
-	r.setChunk(pg, n, pageFree)
+	r.head[pg] = n
+	r.tail[pg+n-1] = n
+	for i := own; i < own+ownN; i++ {
+		r.kind[i] = pageFree
+	}
 	r.binInsert(pg, n)
 }
 
@@ -253,7 +258,12 @@ func (r *region) growInPlace(pg, n int32) bool {
 	default:
 		return false
 	}
-	r.setChunk(pg, n, pageMid)
+	// Only the added pages change kind.
+	r.head[pg] = n
+	r.tail[pg+n-1] = n
+	for i := pg + have; i < pg+n; i++ {
+		r.kind[i] = pageMid
+	}
 	return true
 }
 
