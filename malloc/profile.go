@@ -59,7 +59,11 @@ func (h *Heap) SetProfileRate(rate int) {
 	h.prof.rate.Store(int64(rate))
 	h.prof.until.Store(nextSample(int64(rate)))
 	theProfile()
-	h.setMode(modeProfile, rate > 0)
+	h.prof.mu.Lock()
+	// While sampled blocks are live, frees keep taking the slow path so
+	// that they leave the profile.
+	h.setMode(modeProfile, rate > 0 || len(h.prof.live) > 0)
+	h.prof.mu.Unlock()
 }
 
 func nextSample(rate int64) int64 {
@@ -100,11 +104,14 @@ func (pr *profiler) maybeSample(h *Heap, p uintptr, size int) {
 	pr.mu.Unlock()
 }
 
-func (pr *profiler) forget(p uintptr) {
+func (pr *profiler) forget(h *Heap, p uintptr) {
 	pr.mu.Lock()
 	if _, ok := pr.live[p]; ok {
 		delete(pr.live, p)
 		theProfile().Remove(p)
+		if len(pr.live) == 0 && pr.rate.Load() == 0 {
+			h.setMode(modeProfile, false)
+		}
 	}
 	pr.mu.Unlock()
 }

@@ -106,7 +106,7 @@ func (h *Heap) special(op opKind, b []byte, size, align int, c *Cache) ([]byte, 
 	}
 	if mode&modeProfile != 0 {
 		if op == opFree || (op == opRealloc && err == nil) {
-			h.prof.forget(old)
+			h.prof.forget(h, old)
 		}
 		if err == nil && op != opFree {
 			h.prof.maybeSample(h, addrOf(res), size)
