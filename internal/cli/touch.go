@@ -142,6 +142,7 @@ func runTouch(e *env, args []string) int {
 	}
 	slices.SortStableFunc(chunks, func(a, b chunk) int { return cmp.Compare(small(a), small(b)) })
 	prog := startProgress(e, "touch", int64(len(ts)), total, wf.quiet)
+	readStart := time.Now()
 	// Start the reads of all small files: with many in flight the disk
 	// merges and overlaps them, where one synchronous read per worker waits
 	// a full latency per file. (The reading below finds them cached.)
@@ -156,7 +157,6 @@ func runTouch(e *env, args []string) int {
 	}
 	bufs := make([][]byte, workers)
 	var read, errs atomic.Int64
-	readStart := time.Now()
 	parallel(len(chunks), workers, func(w, i int) {
 		ch := chunks[i]
 		if ch.t.failed.Load() {
@@ -170,6 +170,9 @@ func runTouch(e *env, args []string) int {
 		if err == nil {
 			n, err = pagecache.ReadSpan(en.Fd(), ch.off, ch.len, bufs[w])
 			en.Close()
+			if err != nil {
+				err = &pagecache.PathError{Op: "read", Path: ch.t.path, Err: err}
+			}
 		}
 		read.Add(n)
 		files := int64(0)
@@ -179,7 +182,7 @@ func runTouch(e *env, args []string) int {
 		prog.add(files, n)
 		if err != nil && !ch.t.failed.Swap(true) {
 			errs.Add(1)
-			e.errorf("read %s: %v", ch.t.path, err)
+			e.errorf("%v", err)
 		}
 	})
 	readTime := time.Since(readStart)
