@@ -2,6 +2,8 @@ package cli
 
 import (
 	"bytes"
+	"errors"
+	"io/fs"
 	"fmt"
 	"os"
 	"os/signal"
@@ -230,7 +232,13 @@ func lockTargets(e *env, ts []*target, o pagecache.Options, onFault bool) ([]loc
 		if err != nil {
 			t.failed.Store(true)
 			failed.Add(1)
-			e.errorf("lock %s: %v", t.path, err)
+			var pe *fs.PathError
+			var ce *pagecache.PathError
+			if errors.As(err, &pe) || errors.As(err, &ce) {
+				e.errorf("lock: %v", err) // names the path already
+			} else {
+				e.errorf("lock %s: %v", t.path, err)
+			}
 			return
 		}
 		mu.Lock()
