@@ -157,17 +157,19 @@ func (a *arena) releaseSpan(s *span) {
 
 // refill moves up to len(out) free blocks of class cl into out, marking them
 // cached, and returns how many it moved.
-func (a *arena) refill(cl uint8, out []entry) (int, error) {
+//
+// It also reports whether the class is growing: whether some blocks came
+// from slots never handed out before, which is how a burst of allocations
+// looks; the caller then fetches bigger batches.
+func (a *arena) refill(cl uint8, out []entry) (n int, growing bool, err error) {
 	size := uintptr(classSize[cl])
-	n := 0
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for n < len(out) {
 		s := a.partial[cl]
 		if s == nil {
-			var err error
 			if s, err = a.newSpan(cl); err != nil {
-				return n, err
+				return n, growing, err
 			}
 		}
 		r := s.r
@@ -176,6 +178,7 @@ func (a *arena) refill(cl uint8, out []entry) (int, error) {
 			if s.fresh < s.nslots {
 				p = s.base + uintptr(s.fresh)*size
 				s.fresh++
+				growing = true
 			} else {
 				p = a.findFree(s, size)
 			}
@@ -190,7 +193,7 @@ func (a *arena) refill(cl uint8, out []entry) (int, error) {
 			a.unlink(s)
 		}
 	}
-	return n, nil
+	return n, growing, nil
 }
 
 // findFree returns a slotFree block of s below s.fresh; s.nfree counts at

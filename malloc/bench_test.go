@@ -142,3 +142,21 @@ func BenchmarkCacheRealloc(b *testing.B) {
 func BenchmarkHeapRealloc(b *testing.B) {
 	benchRealloc(b, malloc.Realloc, malloc.Malloc, malloc.Free)
 }
+
+// BenchmarkBurst allocates 100,000 blocks in a row, then frees them: the
+// refill batches grow while a class grows.
+func BenchmarkBurst(b *testing.B) {
+	c := malloc.NewCache()
+	defer c.Close()
+	bs := make([][]byte, 100000)
+	b.ResetTimer()
+	for i := 0; i < b.N; {
+		for j := range bs {
+			bs[j], _ = c.Malloc(64)
+		}
+		for j := range bs {
+			c.Free(bs[j])
+		}
+		i += len(bs)
+	}
+}

@@ -17,9 +17,26 @@ const binMax = 64
 
 // A bin is a stack of cached blocks of one class; ent[:n] are valid.
 type bin struct {
-	n   uint32
-	max uint32 // the bin holds at most max entries (0 in a closed cache)
-	ent [binMax]entry
+	n     uint32
+	max   uint32 // the bin holds at most max entries (0 in a closed cache)
+	batch uint32 // blocks fetched by the next refill: doubles while refills follow each other, back to minBatch after a flush
+	ent   [binMax]entry
+}
+
+// minBatch is the first refill of a bin of capacity max: a few blocks, so
+// that a cache does not hoard blocks of a class it uses little.
+func minBatch(m uint32) uint32 { return max(min(m/2, 4), 1) }
+
+// adapt sets the next batch after a refill: doubled, up to 16 (or half the
+// bin),
+// while the class grows (a burst of allocations), else back to minBatch
+// (blocks are being reused: keep few in the cache).
+func (bn *bin) adapt(growing bool) {
+	if growing {
+		bn.batch = min(bn.batch*2, max(min(bn.max/2, 16), 1))
+	} else {
+		bn.batch = minBatch(bn.max)
+	}
 }
 
 // cacheState is the memory of a cache. It lives outside the Go heap, so
@@ -35,11 +52,12 @@ type cacheState struct {
 	rbase2, rsize2, rstate2 uintptr
 }
 
-// binLimit is the capacity of a bin of each class: about 16 KiB of blocks,
-// at least 2 and at most binMax blocks.
+// binLimit is the capacity of a bin of each class: about 64 KiB of blocks,
+// at least 2 and at most binMax blocks. A bin fills that far only when its
+// class is freed more than allocated; refills start small (minBatch).
 var binLimit = func() (l [numClasses]uint32) {
 	for cl := 1; cl < numClasses; cl++ {
-		l[cl] = uint32(min(max(16384/int(classSize[cl]), 2), binMax))
+		l[cl] = uint32(min(max(65536/int(classSize[cl]), 2), binMax))
 	}
 	return l
 }()
@@ -52,6 +70,7 @@ func initState(st *cacheState, arena int) {
 	for cl := 1; cl < numClasses; cl++ {
 		st.bins[cl].n = 0
 		st.bins[cl].max = binLimit[cl]
+		st.bins[cl].batch = minBatch(binLimit[cl])
 	}
 	st.arena = int32(arena)
 	st.rbase, st.rsize, st.rstate = 0, 0, 0
@@ -270,9 +289,10 @@ func (c *Cache) UsableSize(b []byte) int { return c.h.UsableSize(b) }
 func (c *Cache) take(cl uint8) (uintptr, error) {
 	bn := &c.st.bins[cl&classMask]
 	if bn.n == 0 {
-		want := max(bn.max/2, 1)
-		n, err := c.h.arena(int(c.st.arena)).refill(cl, bn.ent[:want])
+		want := max(min(bn.batch, bn.max), 1)
+		n, growing, err := c.h.arena(int(c.st.arena)).refill(cl, bn.ent[:want])
 		bn.n = uint32(n)
+		bn.adapt(growing)
 		if n == 0 {
 			return 0, err
 		}
@@ -292,6 +312,7 @@ func (c *Cache) put(p, st uintptr, s uint8) {
 		c.h.giveBack(bn.ent[:half])
 		copy(bn.ent[:], bn.ent[half:bn.n])
 		bn.n -= half
+		bn.batch = minBatch(bn.max)
 	}
 	*(*uint8)(ptr(st)) = s ^ (slotUsed | slotCached)
 	bn.ent[bn.n] = entry{p, st}

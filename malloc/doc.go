@@ -89,15 +89,17 @@
 //
 // # The fast path (Cache and per-P caches)
 //
-// A Cache keeps, per class, a stack of up to 64 free blocks (about 16 KiB of
-// blocks), each with the address of its state byte. For Cache.Malloc(n):
+// A Cache keeps, per class, a stack of up to 64 free blocks (at most 64 KiB
+// of blocks), each with the address of its state byte. For Cache.Malloc(n):
 //
 //  1. n <= MaxSmall: the class comes from a table (one load).
 //  2. The class's stack is not empty and no slow mode is on: pop a block,
 //     mark its state used, return it. No lock, no atomic, no allocation.
-//  3. Otherwise (slow path): refill half a stack from the arena's partial
-//     spans (or a new span) under the arena lock; or serve a mid-size or
-//     large request from the arena or a mapping.
+//  3. Otherwise (slow path): refill the stack from the arena's partial
+//     spans (or a new span) under the arena lock, 4 blocks at first and
+//     twice as many at each refill while the class keeps needing fresh
+//     slots (a burst), up to 16; or serve a mid-size or large request from
+//     the arena or a mapping.
 //
 // For Cache.Free(b):
 //

@@ -562,12 +562,13 @@ func (h *Heap) takeSmall(cl uint8, c *Cache) (uintptr, error) {
 		procUnpin()
 		return h.overflowTake(cl)
 	}
+	want := max(min(h.shards[pid].bins[cl&classMask].batch, binLimit[cl]), 1)
 	procUnpin()
 	// Refill: fetch a batch with the P unpinned (the arena lock may block),
 	// then pin again and park what the P's bin has room for.
 	var tmp [binMax / 2]entry
-	want := max(binLimit[cl]/2, 1)
-	n, err := h.arena(pid%int(h.arenaLimit.Load())).refill(cl, tmp[:want])
+	want = min(want, binMax/2)
+	n, growing, err := h.arena(pid%int(h.arenaLimit.Load())).refill(cl, tmp[:want])
 	if n == 0 {
 		return 0, err
 	}
@@ -575,7 +576,8 @@ func (h *Heap) takeSmall(cl uint8, c *Cache) (uintptr, error) {
 	rest := tmp[:n-1]
 	pid = procPin()
 	if uint(pid) < uint(len(h.shards)) {
-		bn := &h.shards[pid].bins[cl]
+		bn := &h.shards[pid].bins[cl&classMask]
+		bn.adapt(growing)
 		k := min(uint32(len(rest)), bn.max-bn.n)
 		copy(bn.ent[bn.n:], rest[:k])
 		bn.n += k
@@ -653,6 +655,7 @@ func (h *Heap) putSmallFull(p, st uintptr, s uint8) {
 			copy(tmp[:], bn.ent[:k])
 			copy(bn.ent[:], bn.ent[k:bn.n])
 			bn.n -= k
+			bn.batch = minBatch(bn.max)
 		}
 		*(*uint8)(ptr(st)) = s ^ (slotUsed | slotCached)
 		bn.ent[bn.n&(binMax-1)] = entry{p, st}
