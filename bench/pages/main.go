@@ -81,6 +81,9 @@ func main() {
 	fmt.Printf("| Resident vs raw mincore (Mpages/s) | %.1f | %.1f | %.3fx | >= 0.95x |\n",
 		rate(median(ours)), rate(median(raw)), rate(median(ours))/rate(median(raw)))
 
+	fmt.Fprintf(os.Stderr, "resident µs p10/p50/p90: vmkit %v/%v/%v raw %v/%v/%v\n",
+		pct(ours, 10), pct(ours, 50), pct(ours, 90), pct(raw, 10), pct(raw, 50), pct(raw, 90))
+
 	// Locking: fresh mappings each round, so both sides fault every page.
 	var lock, touch []time.Duration
 	for range *rounds {
@@ -111,3 +114,10 @@ func main() {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / 1e6 }
+
+// pct returns the p-th percentile of d.
+func pct(d []time.Duration, p int) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[len(s)*p/100]
+}
