@@ -95,7 +95,9 @@ const (
 )
 
 // NewHeap returns a new heap configured by opts; the zero Options give
-// glibc's defaults. No memory is mapped until the first allocation.
+// glibc's defaults. No memory is mapped until the first allocation. Close a
+// heap that is no longer needed: its memory stays mapped until then, even
+// when nothing refers to the Heap any more.
 func NewHeap(opts Options) (*Heap, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err

@@ -197,7 +197,7 @@ func runC(dir string, runs, n int) (result, error) {
 // gcRun holds objects objects of 64 bytes, either off-heap (vmkit) or in Go
 // slices, then churns the Go heap and reports the GC's share of CPU time and
 // its longest pause.
-func gcRun(offHeap bool, objects int, churn int64) (frac, maxPause, perCycle float64) {
+func gcRun(offHeap bool, objects int, churn int64, limited bool) (frac, maxPause, perCycle float64) {
 	var off []uintptr
 	var on []*[64]byte
 	if offHeap {
@@ -216,6 +216,18 @@ func gcRun(offHeap bool, objects int, churn int64) (frac, maxPause, perCycle flo
 		}
 	}
 	runtime.GC()
+	if limited {
+		// A memory-limited service: no GOGC, a limit 256 MiB above the
+		// live heap, so both variants get the same headroom.
+		live := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+		metrics.Read(live)
+		oldGC := debug.SetGCPercent(-1)
+		oldLimit := debug.SetMemoryLimit(int64(live[0].Value.Uint64()) + 256<<20)
+		defer func() {
+			debug.SetGCPercent(oldGC)
+			debug.SetMemoryLimit(oldLimit)
+		}()
+	}
 	// The GC's CPU time without idle-priority marking (which only uses
 	// otherwise idle CPUs), over the CPU time that was not idle.
 	samples := []metrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}, {Name: "/cpu/classes/total:cpu-seconds"},
@@ -310,8 +322,8 @@ func main() {
 			case "realloc":
 				v = reallocvmkit(*n / 20)
 			case "gc":
-				fOff, pOff, cOff := gcRun(true, *objects, 4<<30)
-				fOn, pOn, cOn := gcRun(false, *objects, 4<<30)
+				fOff, pOff, cOff := gcRun(true, *objects, 4<<30, false)
+				fOn, pOn, cOn := gcRun(false, *objects, 4<<30, false)
 				fmt.Printf("gc off %.4f (%v, %v/cycle) on %.4f (%v, %v/cycle)\n", fOff, pOff, cOff, fOn, pOn, cOn)
 			}
 			fmt.Printf("%s %.1f ns/op\n", *only, v)
@@ -435,12 +447,18 @@ func main() {
 	fmt.Printf("\n(b) footprint at the end of the ring, fresh heap: mapped/live (requested bytes): glibc C %.3f (mallinfo2 arena+hblkhd), vmkit Cache %.3f (Info Arena+Hblkhd); vmkit mapped/usable bytes %.3f\n",
 		median(cres["ringpeak"]), median(peakRatio), median(peakUsable))
 	if *gc {
-		debug.FreeOSMemory()
-		fOff, pOff, cOff := gcRun(true, *objects, 4<<30)
-		debug.FreeOSMemory()
-		fOn, pOn, cOn := gcRun(false, *objects, 4<<30)
-		fmt.Printf("(e) %d objects of 64 B held, 4 GiB of Go garbage churned (GOGC=100): GC CPU fraction (idle marking excluded) off-heap %.4f vs Go heap %.4f (%.3fx);\n    GC CPU per cycle %s vs %s (%.3fx); longest pause (histogram bucket) %s vs %s\n",
-			*objects, fOff, fOn, fOff/fOn, time.Duration(cOff*1e9), time.Duration(cOn*1e9), cOff/cOn, time.Duration(pOff*1e9), time.Duration(pOn*1e9))
+		for _, limited := range []bool{false, true} {
+			debug.FreeOSMemory()
+			fOff, pOff, cOff := gcRun(true, *objects, 4<<30, limited)
+			debug.FreeOSMemory()
+			fOn, pOn, cOn := gcRun(false, *objects, 4<<30, limited)
+			how := "GOGC=100"
+			if limited {
+				how = "GOGC=off, GOMEMLIMIT=live+256MiB"
+			}
+			fmt.Printf("(e) %d objects of 64 B held, 4 GiB of Go garbage churned (%s): GC CPU fraction (idle marking excluded) off-heap %.4f vs Go heap %.4f (%.3fx);\n    GC CPU per cycle %s vs %s (%.3fx); longest pause (histogram bucket) %s vs %s\n",
+				*objects, how, fOff, fOn, fOff/fOn, time.Duration(cOff*1e9), time.Duration(cOn*1e9), cOff/cOn, time.Duration(pOff*1e9), time.Duration(pOn*1e9))
+		}
 	}
 }
 
