@@ -158,10 +158,9 @@ func (a *arena) releaseSpan(s *span) {
 // refill moves up to len(out) free blocks of class cl into out, marking them
 // cached, and returns how many it moved.
 //
-// It also reports whether the class is growing: whether some blocks came
-// from slots never handed out before, which is how a burst of allocations
-// looks; the caller then fetches bigger batches.
-func (a *arena) refill(cl uint8, out []entry) (n int, growing bool, err error) {
+// It also reports how many free blocks of the class the arena has left, for
+// the caller to size its next batch.
+func (a *arena) refill(cl uint8, out []entry) (n int, spare int64, err error) {
 	size := uintptr(classSize[cl])
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -169,7 +168,7 @@ func (a *arena) refill(cl uint8, out []entry) (n int, growing bool, err error) {
 		s := a.partial[cl]
 		if s == nil {
 			if s, err = a.newSpan(cl); err != nil {
-				return n, growing, err
+				return n, a.freeSlots[cl], err
 			}
 		}
 		r := s.r
@@ -178,7 +177,6 @@ func (a *arena) refill(cl uint8, out []entry) (n int, growing bool, err error) {
 			if s.fresh < s.nslots {
 				p = s.base + uintptr(s.fresh)*size
 				s.fresh++
-				growing = true
 			} else {
 				p = a.findFree(s, size)
 			}
@@ -193,7 +191,7 @@ func (a *arena) refill(cl uint8, out []entry) (n int, growing bool, err error) {
 			a.unlink(s)
 		}
 	}
-	return n, growing, nil
+	return n, a.freeSlots[cl], nil
 }
 
 // findFree returns a slotFree block of s below s.fresh; s.nfree counts at

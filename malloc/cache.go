@@ -27,16 +27,14 @@ type bin struct {
 // that a cache does not hoard blocks of a class it uses little.
 func minBatch(m uint32) uint32 { return max(min(m/2, 4), 1) }
 
-// adapt sets the next batch after a refill: doubled, up to 16 (or half the
-// bin),
-// while the class grows (a burst of allocations), else back to minBatch
-// (blocks are being reused: keep few in the cache).
-func (bn *bin) adapt(growing bool) {
-	if growing {
-		bn.batch = min(bn.batch*2, max(min(bn.max/2, 16), 1))
-	} else {
-		bn.batch = minBatch(bn.max)
-	}
+// adapt sizes the next refill from the free blocks of the class that the
+// arena has left: a quarter of them, between minBatch and 16 (or half the
+// bin). A class with many free blocks in its spans (a burst that made new
+// spans, or blocks that other goroutines sent home) is fetched in big
+// batches, one lock per many blocks; a class with few is fetched a few at a
+// time, so that caches do not hoard what other caches will need.
+func (bn *bin) adapt(spare int64) {
+	bn.batch = uint32(min(max(spare/4, int64(minBatch(bn.max))), int64(max(min(bn.max/2, 16), 1))))
 }
 
 // cacheState is the memory of a cache. It lives outside the Go heap, so
@@ -45,11 +43,15 @@ func (bn *bin) adapt(growing bool) {
 type cacheState struct {
 	bins  [64]bin // indexed by class (a state byte's low six bits); only 1..numClasses-1 are used
 	arena int32   // the arena that refills this cache
-	// For a per-P cache: the region of the last block freed through the slow
-	// path, as in Cache.
-	rbase, rsize, rstate uintptr
-	// The region remembered before that one.
+	// For a per-P cache: the regions of the last blocks freed, as in Cache.
+	rbase, rsize, rstate    uintptr
 	rbase2, rsize2, rstate2 uintptr
+	// Blocks of other arenas freed through this cache, marked cached: they
+	// go back to their own arenas in batches instead of being reused here,
+	// so that a block, and the state bytes around it, stay with the
+	// goroutines of one arena.
+	nremote uint32
+	remote  [binMax]entry
 }
 
 // binLimit is the capacity of a bin of each class: about 64 KiB of blocks,
@@ -75,6 +77,7 @@ func initState(st *cacheState, arena int) {
 	st.arena = int32(arena)
 	st.rbase, st.rsize, st.rstate = 0, 0, 0
 	st.rbase2, st.rsize2, st.rstate2 = 0, 0, 0
+	st.nremote = 0
 }
 
 // A Cache is a front end to a Heap for one goroutine at a time, like
@@ -195,7 +198,9 @@ func (c *Cache) freeOther(p uintptr) error {
 }
 
 // remember makes p's region the first remembered one and returns p's offset
-// in it, or an offset that fails the range check.
+// in it, or an offset that fails the range check. Only regions of the
+// cache's own arena are remembered: blocks of other arenas take the slow
+// path, which sends them home (see cacheState.remote).
 func (c *Cache) remember(p uintptr) uintptr {
 	if off := p - c.rbase2; off < c.rsize2 {
 		c.rbase, c.rbase2 = c.rbase2, c.rbase
@@ -203,7 +208,7 @@ func (c *Cache) remember(p uintptr) uintptr {
 		c.rstate, c.rstate2 = c.rstate2, c.rstate
 		return off
 	}
-	if r := lookup(p); r != nil && r.owner == c.h && c.st != &closedState {
+	if r := lookup(p); r != nil && r.owner == c.h && c.st != &closedState && r.arena.id == int(c.st.arena) {
 		c.rbase2, c.rsize2, c.rstate2 = c.rbase, c.rsize, c.rstate
 		c.rbase, c.rsize, c.rstate = r.base, r.end-r.base, r.state
 		return p - r.base
@@ -290,9 +295,9 @@ func (c *Cache) take(cl uint8) (uintptr, error) {
 	bn := &c.st.bins[cl&classMask]
 	if bn.n == 0 {
 		want := max(min(bn.batch, bn.max), 1)
-		n, growing, err := c.h.arena(int(c.st.arena)).refill(cl, bn.ent[:want])
+		n, spare, err := c.h.arena(int(c.st.arena)).refill(cl, bn.ent[:want])
 		bn.n = uint32(n)
-		bn.adapt(growing)
+		bn.adapt(spare)
 		if n == 0 {
 			return 0, err
 		}
@@ -301,6 +306,18 @@ func (c *Cache) take(cl uint8) (uintptr, error) {
 	e := bn.ent[bn.n]
 	*(*uint8)(ptr(e.st)) = slotUsed | cl
 	return e.p, nil
+}
+
+// putRemote marks the used small block p, of another arena, cached and
+// queues it to go home, sending the queue when it is full.
+func (st *cacheState) putRemote(h *Heap, p, sp uintptr, s uint8) {
+	*(*uint8)(ptr(sp)) = s ^ (slotUsed | slotCached)
+	st.remote[st.nremote&(binMax-1)] = entry{p, sp}
+	st.nremote++
+	if st.nremote == binMax {
+		h.giveBack(st.remote[:])
+		st.nremote = 0
+	}
 }
 
 // put caches the used small block p, whose state byte is at st, flushing

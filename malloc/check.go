@@ -131,6 +131,22 @@ func (h *Heap) Check() error {
 	states = append(states, h.shards...)
 	seen := map[uintptr]bool{}
 	for _, st := range states {
+		if st.nremote > binMax {
+			return corrupt("a cache's queue of other arenas' blocks holds %d", st.nremote)
+		}
+		for _, e := range st.remote[:st.nremote] {
+			r := lookup(e.p)
+			if r == nil || r.owner != h || e.st != r.state+(e.p-r.base)>>4 {
+				return corrupt("queued block %#x is not a block of this heap", e.p)
+			}
+			if s := *(*uint8)(ptr(e.st)); s&slotMask != slotCached {
+				return corrupt("queued block %#x has state %#x", e.p, s)
+			}
+			if seen[e.p] {
+				return corrupt("block %#x is cached twice", e.p)
+			}
+			seen[e.p] = true
+		}
 		for cl := 1; cl < numClasses; cl++ {
 			bn := &st.bins[cl]
 			if bn.n > bn.max || bn.max > binMax {

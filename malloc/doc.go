@@ -96,23 +96,22 @@
 //  2. The class's stack is not empty and no slow mode is on: pop a block,
 //     mark its state used, return it. No lock, no atomic, no allocation.
 //  3. Otherwise (slow path): refill the stack from the arena's partial
-//     spans (or a new span) under the arena lock, 4 blocks at first and
-//     twice as many at each refill while the class keeps needing fresh
-//     slots (a burst), up to 16; or serve a mid-size or large request from
-//     the arena or a mapping.
+//     spans (or a new span) under the arena lock, a quarter of the free
+//     blocks of the class that the arena holds, between 4 and 16; or serve
+//     a mid-size or large request from the arena or a mapping.
 //
 // For Cache.Free(b):
 //
 //  1. Find b's region: first in the two regions the cache remembers (one
 //     subtraction and compare), else through the address map.
 //  2. b is 16-byte aligned and its state byte says used, and the class's
-//     stack has room: mark it cached and push it. Any goroutine may free any
-//     block into its own cache, so cross-goroutine frees cost the same as
-//     local ones; blocks find their way back to their arena when a stack
-//     overflows.
+//     stack has room: mark it cached and push it.
 //  3. Otherwise (slow path): flush the older half of a full stack to the
-//     arenas, or validate and free a mid-size or large block, or report the
-//     error.
+//     arena; or, for a small block of another arena (freed by a goroutine
+//     other than the one that allocated it), mark it cached and queue it,
+//     the queue going home in batches of 64 under one lock per arena, so
+//     that blocks stay with the goroutines of their arena; or validate and
+//     free a mid-size or large block; or report the error.
 //
 // The package-level functions and the methods of Heap are safe for
 // concurrent use with the same fast path: each P (GOMAXPROCS) has a cache,

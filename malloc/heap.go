@@ -254,6 +254,10 @@ func (h *Heap) dropCacheState(st *cacheState) {
 
 // flushState gives back every block cached in st.
 func (h *Heap) flushState(st *cacheState) {
+	if st.nremote > 0 {
+		h.giveBack(st.remote[:st.nremote])
+		st.nremote = 0
+	}
 	for cl := 1; cl < numClasses; cl++ {
 		bn := &st.bins[cl]
 		if bn.n > 0 {
@@ -432,7 +436,7 @@ func (sh *cacheState) remember(h *Heap, p uintptr) uintptr {
 		sh.rstate, sh.rstate2 = sh.rstate2, sh.rstate
 		return off
 	}
-	if r := lookup(p); r != nil && r.owner == h {
+	if r := lookup(p); r != nil && r.owner == h && r.arena.id == int(sh.arena) {
 		sh.rbase2, sh.rsize2, sh.rstate2 = sh.rbase, sh.rsize, sh.rstate
 		sh.rbase, sh.rsize, sh.rstate = r.base, r.end-r.base, r.state
 		return p - r.base
@@ -570,7 +574,7 @@ func (h *Heap) takeSmall(cl uint8, c *Cache) (uintptr, error) {
 	// then pin again and park what the P's bin has room for.
 	var tmp [binMax / 2]entry
 	want = min(want, binMax/2)
-	n, growing, err := h.arena(pid%int(h.arenaLimit.Load())).refill(cl, tmp[:want])
+	n, spare, err := h.arena(pid%int(h.arenaLimit.Load())).refill(cl, tmp[:want])
 	if n == 0 {
 		return 0, err
 	}
@@ -579,7 +583,7 @@ func (h *Heap) takeSmall(cl uint8, c *Cache) (uintptr, error) {
 	pid = procPin()
 	if uint(pid) < uint(len(h.shards)) {
 		bn := &h.shards[pid].bins[cl&classMask]
-		bn.adapt(growing)
+		bn.adapt(spare)
 		k := min(uint32(len(rest)), bn.max-bn.n)
 		copy(bn.ent[bn.n:], rest[:k])
 		bn.n += k
@@ -610,13 +614,33 @@ func (h *Heap) overflowTake(cl uint8) (uintptr, error) {
 }
 
 // putSmall caches the used small block p with state s at st.
-func (h *Heap) putSmall(p, st uintptr, s uint8, c *Cache) {
+func (h *Heap) putSmall(p, st uintptr, s uint8, c *Cache, arenaID int) {
 	if c != nil {
+		if arenaID != int(c.st.arena) {
+			c.st.putRemote(h, p, st, s)
+			return
+		}
 		c.put(p, st, s)
 		return
 	}
 	cl := s & classMask
 	pid := procPin()
+	if uint(pid) < uint(len(h.shards)) && arenaID != int(h.shards[pid].arena) {
+		sh := h.shards[pid]
+		*(*uint8)(ptr(st)) = s ^ (slotUsed | slotCached)
+		sh.remote[sh.nremote&(binMax-1)] = entry{p, st}
+		sh.nremote++
+		if sh.nremote < binMax {
+			procUnpin()
+			return
+		}
+		var tmp [binMax]entry
+		copy(tmp[:], sh.remote[:])
+		sh.nremote = 0
+		procUnpin()
+		h.giveBack(tmp[:])
+		return
+	}
 	if uint(pid) >= uint(len(h.shards)) {
 		procUnpin()
 		h.overflowMu.Lock()
@@ -688,7 +712,7 @@ func (h *Heap) free(op string, p uintptr, c *Cache) error {
 	}
 	st := r.state + (p-r.base)>>4
 	if s := *(*uint8)(ptr(st)); s&slotMask == slotUsed {
-		h.putSmall(p, st, s, c)
+		h.putSmall(p, st, s, c, r.arena.id)
 		return nil
 	}
 	a := r.arena
@@ -1085,6 +1109,7 @@ func (h *Heap) Close() error {
 		for cl := range st.bins {
 			st.bins[cl].n, st.bins[cl].max = 0, 0
 		}
+		st.nremote = 0
 	}
 	h.mu.Unlock()
 	return errors.Join(errs...)

@@ -57,6 +57,9 @@ func (h *Heap) cachedCounts(n *[numClasses]int64) {
 		for cl := 1; cl < numClasses; cl++ {
 			n[cl] += int64(st.bins[cl].n)
 		}
+		for _, e := range st.remote[:min(st.nremote, binMax)] {
+			n[*(*uint8)(ptr(e.st))&classMask]++
+		}
 	}
 }
 

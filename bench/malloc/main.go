@@ -299,7 +299,7 @@ func main() {
 	n := flag.Int("n", 2000000, "operations per run")
 	gc := flag.Bool("gc", true, "run workload (e)")
 	objects := flag.Int("objects", 10_000_000, "objects held in workload (e)")
-	only := flag.String("only", "", "run only this workload of vmkit (pairs, ring, realloc), for profiling")
+	only := flag.String("only", "", "run only this workload of vmkit (pairs, ring, realloc, larson1, larson2, gc), for profiling")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	flag.Parse()
 	if *cpuprofile != "" {
@@ -321,6 +321,10 @@ func main() {
 				v = ringvmkit(*n, nil)
 			case "realloc":
 				v = reallocvmkit(*n / 20)
+			case "larson1":
+				v = 1e9 / larson(1, *n, larsonvmkitCache)
+			case "larson2":
+				v = 1e9 / larson(2, *n, larsonvmkitCache)
 			case "gc":
 				fOff, pOff, cOff := gcRun(true, *objects, 4<<30, false)
 				fOn, pOn, cOn := gcRun(false, *objects, 4<<30, false)
