@@ -3,6 +3,7 @@ package malloc
 import (
 	"math/bits"
 	"sync"
+	"sync/atomic"
 )
 
 // Slot states: one byte per 16 bytes of a region, at the granule where a
@@ -48,6 +49,73 @@ type arena struct {
 	slots     [numClasses]int64 // slots in spans, by class
 	freeSlots [numClasses]int64 // slots free in spans (slotFree or fresh)
 	nspans    int64
+
+	// Blocks of this arena that caches of other arenas freed come home
+	// through returned, a lock-free stack of batches pushed by sendHome.
+	// Under mu, collect sorts them by class into ret; refill hands them out
+	// again as they are, still marked cached, without touching their spans.
+	returned atomic.Pointer[retBatch]
+	ret      [numClasses][]entry
+	nret     int
+}
+
+// A retBatch carries blocks of one arena home; it is immutable once pushed.
+type retBatch struct {
+	next *retBatch
+	n    int
+	ent  [binMax]entry
+}
+
+var retPool = sync.Pool{New: func() any { return new(retBatch) }}
+
+// retMax bounds the blocks an arena keeps in ret; above it, collect gives
+// the excess back to the spans.
+const retMax = 4096
+
+// push adds a batch to the returned stack.
+func (a *arena) push(b *retBatch) {
+	for {
+		old := a.returned.Load()
+		b.next = old
+		if a.returned.CompareAndSwap(old, b) {
+			return
+		}
+	}
+}
+
+// collect moves the returned batches into ret. a.mu is held.
+func (a *arena) collect() {
+	l := a.returned.Swap(nil)
+	for l != nil {
+		for _, e := range l.ent[:l.n] {
+			cl := *(*uint8)(ptr(e.st)) & classMask
+			a.ret[cl] = append(a.ret[cl], e)
+		}
+		a.nret += l.n
+		next := l.next
+		l.next = nil
+		retPool.Put(l)
+		l = next
+	}
+	for cl := 1; a.nret > retMax && cl < numClasses; cl++ {
+		if k := len(a.ret[cl]); k > 0 {
+			a.giveBack(a.ret[cl])
+			a.ret[cl] = a.ret[cl][:0]
+			a.nret -= k
+		}
+	}
+}
+
+// dropReturned gives every returned block back to its span. a.mu is held.
+func (a *arena) dropReturned() {
+	a.collect()
+	for cl := range a.ret {
+		if len(a.ret[cl]) > 0 {
+			a.giveBack(a.ret[cl])
+			a.ret[cl] = a.ret[cl][:0]
+		}
+	}
+	a.nret = 0
 }
 
 func (a *arena) stateOf(r *region, p uintptr) uintptr { return r.state + (p-r.base)>>4 }
@@ -164,11 +232,21 @@ func (a *arena) refill(cl uint8, out []entry) (n int, spare int64, err error) {
 	size := uintptr(classSize[cl])
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if a.returned.Load() != nil {
+		a.collect()
+	}
+	if k := min(len(a.ret[cl]), len(out)); k > 0 {
+		rl := a.ret[cl]
+		copy(out, rl[len(rl)-k:])
+		a.ret[cl] = rl[:len(rl)-k]
+		a.nret -= k
+		n = k
+	}
 	for n < len(out) {
 		s := a.partial[cl]
 		if s == nil {
 			if s, err = a.newSpan(cl); err != nil {
-				return n, a.freeSlots[cl], err
+				return n, a.freeSlots[cl] + int64(len(a.ret[cl])), err
 			}
 		}
 		r := s.r
@@ -191,7 +269,7 @@ func (a *arena) refill(cl uint8, out []entry) (n int, spare int64, err error) {
 			a.unlink(s)
 		}
 	}
-	return n, a.freeSlots[cl], nil
+	return n, a.freeSlots[cl] + int64(len(a.ret[cl])), nil
 }
 
 // findFree returns a slotFree block of s below s.fresh; s.nfree counts at

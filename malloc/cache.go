@@ -315,7 +315,7 @@ func (st *cacheState) putRemote(h *Heap, p, sp uintptr, s uint8) {
 	st.remote[st.nremote&(binMax-1)] = entry{p, sp}
 	st.nremote++
 	if st.nremote == binMax {
-		h.giveBack(st.remote[:])
+		h.sendHome(st.remote[:])
 		st.nremote = 0
 	}
 }

@@ -167,6 +167,28 @@ func (h *Heap) Check() error {
 			}
 		}
 	}
+	for _, a := range h.allArenas() {
+		a.mu.Lock()
+		for cl := range a.ret {
+			for _, e := range a.ret[cl] {
+				r := lookup(e.p)
+				if r == nil || r.arena != a || e.st != r.state+(e.p-r.base)>>4 {
+					a.mu.Unlock()
+					return corrupt("returned block %#x is not a block of arena %d", e.p, a.id)
+				}
+				if s := *(*uint8)(ptr(e.st)); s != slotCached|uint8(cl) {
+					a.mu.Unlock()
+					return corrupt("returned block %#x of class %d has state %#x", e.p, cl, s)
+				}
+				if seen[e.p] {
+					a.mu.Unlock()
+					return corrupt("block %#x is cached twice", e.p)
+				}
+				seen[e.p] = true
+			}
+		}
+		a.mu.Unlock()
+	}
 	for _, lg := range h.largeList() {
 		if lg.p < lg.m.Addr() || lg.usable() <= 0 {
 			return corrupt("mapped block %#x lies outside its mapping", lg.p)

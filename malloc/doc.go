@@ -108,10 +108,13 @@
 //     stack has room: mark it cached and push it.
 //  3. Otherwise (slow path): flush the older half of a full stack to the
 //     arena; or, for a small block of another arena (freed by a goroutine
-//     other than the one that allocated it), mark it cached and queue it,
-//     the queue going home in batches of 64 under one lock per arena, so
-//     that blocks stay with the goroutines of their arena; or validate and
-//     free a mid-size or large block; or report the error.
+//     other than the one that allocated it), mark it cached and queue it.
+//     A full queue goes home in batches of 64 pushed on a lock-free stack
+//     of the block's arena, whose caches take them back, still marked
+//     cached, at their next refill: the freeing goroutine takes no lock of
+//     the other arena, and the blocks' memory stays with the goroutines of
+//     their arena. Or validate and free a mid-size or large block; or
+//     report the error.
 //
 // The package-level functions and the methods of Heap are safe for
 // concurrent use with the same fast path: each P (GOMAXPROCS) has a cache,

@@ -283,6 +283,27 @@ func (h *Heap) giveBack(es []entry) {
 	}
 }
 
+// sendHome sends cached blocks to the returned stacks of their arenas, for
+// caches of those arenas to reuse (see arena.returned). No lock is taken.
+func (h *Heap) sendHome(es []entry) {
+	for len(es) > 0 {
+		a := lookup(es[0].p).arena
+		b := retPool.Get().(*retBatch)
+		b.n = 0
+		rest := es[:0]
+		for _, e := range es {
+			if lookup(e.p).arena == a {
+				b.ent[b.n] = e
+				b.n++
+			} else {
+				rest = append(rest, e)
+			}
+		}
+		a.push(b)
+		es = rest
+	}
+}
+
 // newRegion maps a region of at least minBytes for arena a.
 func (h *Heap) newRegion(a *arena, minBytes int64) (*region, error) {
 	size := max(h.regionSize, (minBytes+segSize-1)&^(segSize-1))
@@ -638,7 +659,7 @@ func (h *Heap) putSmall(p, st uintptr, s uint8, c *Cache, arenaID int) {
 		copy(tmp[:], sh.remote[:])
 		sh.nremote = 0
 		procUnpin()
-		h.giveBack(tmp[:])
+		h.sendHome(tmp[:])
 		return
 	}
 	if uint(pid) >= uint(len(h.shards)) {

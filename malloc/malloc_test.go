@@ -609,3 +609,51 @@ func TestNoGoAllocations(t *testing.T) {
 		}
 	}
 }
+
+// Blocks freed through a cache of another arena go home in batches and are
+// handed out again by the caches of their own arena.
+func TestRemoteFreesGoHome(t *testing.T) {
+	h := newHeap(t, malloc.Options{ArenaMax: 2})
+	a, b := h.NewCache(), h.NewCache() // arenas 0 and 1
+	defer a.Close()
+	defer b.Close()
+	freed := map[uintptr]bool{}
+	var bs [][]byte
+	for range 1000 {
+		x, err := a.Malloc(48)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bs = append(bs, x)
+	}
+	for _, x := range bs {
+		if err := b.Free(x); err != nil {
+			t.Fatal(err)
+		}
+		freed[addr(x)] = true
+	}
+	for _, x := range bs {
+		if err := b.Free(x); !errors.Is(err, malloc.ErrDoubleFree) {
+			t.Fatalf("second free of a block on its way home: %v", err)
+		}
+	}
+	mustCheck(t, h)
+	if s := h.Info(); s.Uordblks != 0 {
+		t.Fatalf("Uordblks %d with every block freed", s.Uordblks)
+	}
+	reused := 0
+	for range 1000 {
+		x, err := a.Malloc(48)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if freed[addr(x)] {
+			reused++
+		}
+		defer a.Free(x)
+	}
+	if reused < 900 {
+		t.Fatalf("only %d of 1000 blocks came back to their arena's cache", reused)
+	}
+	mustCheck(t, h)
+}

@@ -61,6 +61,14 @@ func (h *Heap) cachedCounts(n *[numClasses]int64) {
 			n[*(*uint8)(ptr(e.st))&classMask]++
 		}
 	}
+	for _, a := range h.allArenas() {
+		a.mu.Lock()
+		a.collect()
+		for cl := range a.ret {
+			n[cl] += int64(len(a.ret[cl]))
+		}
+		a.mu.Unlock()
+	}
 }
 
 type arenaStats struct {
@@ -227,6 +235,7 @@ func (h *Heap) Trim(pad int) bool {
 	released := false
 	for _, a := range h.allArenas() {
 		a.mu.Lock()
+		a.dropReturned()
 		for _, r := range a.regions {
 			if h.trimTop(r, padPages) {
 				released = true

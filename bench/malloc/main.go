@@ -294,6 +294,28 @@ func ringPeak(h *malloc.Heap, n int) (ratio, usable float64) {
 	return ratio, usable
 }
 
+// independent runs workload (a) on g goroutines, each with its own Cache and
+// no block crossing goroutines, and returns malloc+free pairs per second: a
+// control for (c), which shows how far the machine lets two goroutines
+// scale at all.
+func independent(g, n int, cache bool) float64 {
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	for range g {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if cache {
+				pairsvmkitCache(n / g)
+			} else {
+				pairsvmkit(n / g)
+			}
+		}()
+	}
+	wg.Wait()
+	return float64(n) / time.Since(t0).Seconds()
+}
+
 func main() {
 	runs := flag.Int("runs", 7, "runs per figure (the median is printed)")
 	n := flag.Int("n", 2000000, "operations per run")
@@ -383,6 +405,11 @@ func main() {
 		res["Go make"].add("larson1", larson(1, *n, larsongoMake))
 		res["Go make"].add("larson2", larson(2, *n, larsongoMake))
 
+		res["vmkit Cache"].add("indep1", independent(1, *n, true))
+		res["vmkit Cache"].add("indep2", independent(2, *n, true))
+		res["vmkit"].add("indep1", independent(1, *n, false))
+		res["vmkit"].add("indep2", independent(2, *n, false))
+
 		res["vmkit Cache"].add("realloc", reallocvmkitCache(*n/20))
 		res["vmkit"].add("realloc", reallocvmkit(*n/20))
 		res["modernc"].add("realloc", reallocmodernc(*n/20))
@@ -440,6 +467,16 @@ func main() {
 	fmt.Printf("%-28s", "(c) 2 vs 1 goroutine")
 	for _, nm := range names {
 		a, b := median(res[nm]["larson1"]), median(res[nm]["larson2"])
+		if math.IsNaN(a) {
+			fmt.Printf(" %20s", "-")
+		} else {
+			fmt.Printf(" %20s", fmt.Sprintf("%.2fx", b/a))
+		}
+	}
+	fmt.Println()
+	fmt.Printf("%-28s", "(c) control: no crossing, 2 vs 1")
+	for _, nm := range names {
+		a, b := median(res[nm]["indep1"]), median(res[nm]["indep2"])
 		if math.IsNaN(a) {
 			fmt.Printf(" %20s", "-")
 		} else {
