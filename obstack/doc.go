@@ -22,13 +22,12 @@
 // overrun of an object cannot corrupt the obstack's own state.
 //
 // Chunks come from a source: Options.ChunkAlloc and ChunkFree (GNU's
-// obstack_chunk_alloc and obstack_chunk_free), or by default a page source
-// of the obstack's own that maps memory with mem.Map in batches and keeps
-// the chunks given back to it on a free list per size, so that an obstack
-// freed to a mark and filled again, over and over, calls the kernel only
-// while it grows past its largest size so far. Release unmaps it all. The
-// default source will become vmkit's malloc package once it lands; only
-// the function that makes the default source changes.
+// obstack_chunk_alloc and obstack_chunk_free), or by default vmkit's malloc
+// package, outside the Go heap. The default source keeps the chunks given
+// back to it, by size, so that an obstack freed to a mark and filled again,
+// over and over, calls malloc only while it grows past its largest size so
+// far; an object's own large chunk goes back to malloc at once. Release
+// returns every chunk to malloc.
 //
 // # States
 //

@@ -42,9 +42,9 @@ type Options struct {
 	// ChunkAlloc returned, each once. The obstack keeps a reference to every
 	// chunk it holds, so Go memory (make) is a valid, if pointless, source.
 	//
-	// When both are nil the obstack takes its chunks from a page source of
-	// its own, built on mem.Map, that keeps freed chunks for reuse until
-	// Release. The default will become vmkit's malloc package when it lands.
+	// When both are nil the obstack takes its chunks from vmkit's malloc
+	// package, off the Go heap, and keeps freed chunks for reuse until
+	// Release.
 	ChunkAlloc func(size int) ([]byte, error)
 	ChunkFree  func(chunk []byte)
 	// OnAllocFailed, when set, is called with the error before any method
@@ -64,7 +64,7 @@ func (opts Options) Validate() error {
 		return fmt.Errorf("obstack: Alignment %d: want 0 (for %d) or a power of two up to %d", a, DefaultAlignment, MaxAlignment)
 	}
 	if (opts.ChunkAlloc == nil) != (opts.ChunkFree == nil) {
-		return fmt.Errorf("obstack: set both ChunkAlloc and ChunkFree, or neither (for the default page source)")
+		return fmt.Errorf("obstack: set both ChunkAlloc and ChunkFree, or neither (for the default, vmkit's malloc)")
 	}
 	return nil
 }
@@ -597,11 +597,11 @@ type Stats struct {
 	ChunkAllocs int64
 	// ChunkFrees counts the chunks given back to the source since New.
 	ChunkFrees int64
-	// SourceMaps counts the mmap calls of the default source since New
-	// (0 with ChunkAlloc): once the obstack has reached its largest size,
-	// freeing and reallocating reuses chunks without calling the kernel.
+	// SourceMaps counts the default source's calls to malloc.Malloc since
+	// New (0 with ChunkAlloc): once the obstack has reached its largest
+	// size, freeing and reallocating reuses chunks without calling malloc.
 	SourceMaps int64
-	// SourceBytes is the memory the default source holds mapped now,
+	// SourceBytes is the memory the default source holds from malloc now,
 	// chunks in use and kept for reuse together.
 	SourceBytes int64
 }

@@ -2,9 +2,7 @@ package obstack
 
 // source is where chunks come from and go back to. Options.ChunkAlloc and
 // ChunkFree make a funcSource; without them New takes the default source,
-// which is, for now, the page source of source_linux.go. When vmkit's malloc
-// package lands, the default becomes a source over malloc.Malloc and
-// malloc.Free, and only newDefaultSource changes.
+// the mallocSource of source_malloc.go.
 type source interface {
 	// alloc returns at least size bytes, or an error.
 	alloc(size int) ([]byte, error)
