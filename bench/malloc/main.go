@@ -489,10 +489,18 @@ func main() {
 		median(cres["ringpeak"]), median(peakRatio), median(peakUsable))
 	if *gc {
 		for _, limited := range []bool{false, true} {
-			debug.FreeOSMemory()
-			fOff, pOff, cOff := gcRun(true, *objects, 4<<30, limited)
-			debug.FreeOSMemory()
-			fOn, pOn, cOn := gcRun(false, *objects, 4<<30, limited)
+			// Three runs each; the medians are printed.
+			var v [6][]float64
+			for range 3 {
+				debug.FreeOSMemory()
+				f, p, c := gcRun(true, *objects, 4<<30, limited)
+				v[0], v[1], v[2] = append(v[0], f), append(v[1], p), append(v[2], c)
+				debug.FreeOSMemory()
+				f, p, c = gcRun(false, *objects, 4<<30, limited)
+				v[3], v[4], v[5] = append(v[3], f), append(v[4], p), append(v[5], c)
+			}
+			fOff, pOff, cOff := median(v[0]), median(v[1]), median(v[2])
+			fOn, pOn, cOn := median(v[3]), median(v[4]), median(v[5])
 			how := "GOGC=100"
 			if limited {
 				how = "GOGC=off, GOMEMLIMIT=live+256MiB"
