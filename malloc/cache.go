@@ -52,6 +52,8 @@ type cacheState struct {
 	// goroutines of one arena.
 	nremote uint32
 	remote  [binMax]entry
+	// mode mirrors Heap.mode for the fast paths (see Heap.setMode).
+	mode uint32
 }
 
 // binLimit is the capacity of a bin of each class: about 64 KiB of blocks,
@@ -144,7 +146,7 @@ func (c *Cache) Malloc(size int) ([]byte, error) {
 	if uint(size) <= maxSmall {
 		cl := sizeClass(size)
 		bn := &c.st.bins[cl&classMask]
-		if n := bn.n; n > 0 && c.h.mode.Load() == 0 {
+		if n := bn.n; n > 0 && c.st.mode == 0 {
 			n--
 			bn.n = n
 			e := bn.ent[n&(binMax-1)]
@@ -159,7 +161,7 @@ func (c *Cache) Malloc(size int) ([]byte, error) {
 // see the package-level Free.
 func (c *Cache) Free(b []byte) error {
 	p := addrOf(b)
-	if off := p - c.rbase; off < c.rsize && off&15 == 0 && c.h.mode.Load() == 0 {
+	if off := p - c.rbase; off < c.rsize && off&15 == 0 && c.st.mode == 0 {
 		st := c.rstate + off>>4
 		s := *(*uint8)(ptr(st))
 		if s&slotMask == slotUsed {
@@ -180,7 +182,7 @@ func (c *Cache) Free(b []byte) error {
 // path once more before the slow path.
 func (c *Cache) freeOther(p uintptr) error {
 	if off := p - c.rbase; off >= c.rsize {
-		if off = c.remember(p); off < c.rsize && off&15 == 0 && c.h.mode.Load() == 0 {
+		if off = c.remember(p); off < c.rsize && off&15 == 0 && c.st.mode == 0 {
 			st := c.rstate + off>>4
 			s := *(*uint8)(ptr(st))
 			if s&slotMask == slotUsed {

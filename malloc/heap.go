@@ -78,9 +78,17 @@ func (h *Heap) setMode(bit uint32, on bool) {
 			nw |= bit
 		}
 		if h.mode.CompareAndSwap(old, nw) {
-			return
+			break
 		}
 	}
+	// Mirror the mode into every cache, where the fast paths read it
+	// without going through the Heap.
+	h.mu.Lock()
+	m := h.mode.Load()
+	for st := range h.states {
+		st.mode = m
+	}
+	h.mu.Unlock()
 }
 
 // Defaults, as glibc's on a 64-bit system.
@@ -222,6 +230,7 @@ func (h *Heap) newCacheStateFor(arena int) (*cacheState, error) {
 		h.spares = h.spares[:n-1]
 		h.mu.Unlock()
 		initState(st, arena)
+		st.mode = h.mode.Load()
 		return st, nil
 	}
 	h.mu.Unlock()
@@ -231,6 +240,7 @@ func (h *Heap) newCacheStateFor(arena int) (*cacheState, error) {
 	}
 	st := (*cacheState)(unsafe.Pointer(unsafe.SliceData(m.Bytes())))
 	initState(st, arena)
+	st.mode = h.mode.Load()
 	h.mu.Lock()
 	h.states[st] = m
 	h.mu.Unlock()
@@ -398,12 +408,13 @@ func alignedClass(size, align int) uint8 {
 
 // Malloc allocates size bytes; see the package-level Malloc.
 func (h *Heap) Malloc(size int) ([]byte, error) {
-	if uint(size) <= maxSmall && h.mode.Load() == 0 {
+	if uint(size) <= maxSmall {
 		cl := sizeClass(size)
 		pid := procPin()
 		if uint(pid) < uint(len(h.shards)) {
-			bn := &h.shards[pid].bins[cl&classMask]
-			if n := bn.n; n > 0 {
+			sh := h.shards[pid]
+			bn := &sh.bins[cl&classMask]
+			if n := bn.n; n > 0 && sh.mode == 0 {
 				n--
 				bn.n = n
 				e := bn.ent[n&(binMax-1)]
@@ -420,7 +431,7 @@ func (h *Heap) Malloc(size int) ([]byte, error) {
 // Free frees b; see the package-level Free.
 func (h *Heap) Free(b []byte) error {
 	p := addrOf(b)
-	if p&15 == 0 && h.mode.Load() == 0 {
+	if p&15 == 0 {
 		pid := procPin()
 		if uint(pid) < uint(len(h.shards)) {
 			sh := h.shards[pid]
@@ -428,7 +439,7 @@ func (h *Heap) Free(b []byte) error {
 			if off >= sh.rsize {
 				off = sh.remember(h, p)
 			}
-			if off < sh.rsize {
+			if off < sh.rsize && sh.mode == 0 {
 				st := sh.rstate + off>>4
 				s := *(*uint8)(ptr(st))
 				if s&slotMask == slotUsed {
