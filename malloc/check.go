@@ -21,6 +21,7 @@ const (
 	INVALID
 )
 
+// String is the verdict's name, such as "TAIL".
 func (s Status) String() string {
 	switch s {
 	case OK:

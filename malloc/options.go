@@ -87,6 +87,7 @@ const (
 	M_ARENA_MAX      Param = -8 // see Options.ArenaMax
 )
 
+// String is the parameter's glibc name, such as "M_MMAP_MAX".
 func (p Param) String() string {
 	switch p {
 	case M_TRIM_THRESHOLD:

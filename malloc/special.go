@@ -31,9 +31,16 @@ const (
 // way are counted in HooksSkipped. A hook must not keep the memory it is
 // shown past the matching free.
 type Hooks struct {
-	Malloc   func(size int, result unsafe.Pointer, caller uintptr)
-	Realloc  func(old unsafe.Pointer, size int, result unsafe.Pointer, caller uintptr)
-	Free     func(p unsafe.Pointer, caller uintptr)
+	// Malloc follows Malloc, Calloc, UnsafeMalloc, New and MakeSlice;
+	// result is nil when the call failed.
+	Malloc func(size int, result unsafe.Pointer, caller uintptr)
+	// Realloc follows Realloc and ReallocArray that resize a block (not
+	// Realloc(nil, n), which is a Malloc, nor Realloc(b, 0), a Free).
+	Realloc func(old unsafe.Pointer, size int, result unsafe.Pointer, caller uintptr)
+	// Free follows every free, successful or refused.
+	Free func(p unsafe.Pointer, caller uintptr)
+	// Memalign follows AlignedAlloc, Memalign, PosixMemalign, Valloc and
+	// PValloc, with the alignment used (at least 16).
 	Memalign func(alignment, size int, result unsafe.Pointer, caller uintptr)
 }
 
