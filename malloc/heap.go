@@ -1040,7 +1040,7 @@ func (h *Heap) aligned(op string, alignment, size int, c *Cache) ([]byte, error)
 	if size < 0 {
 		return nil, invalidArg(op, fmt.Sprintf("negative size %d", size))
 	}
-	if alignment > 1<<40 {
+	if uint64(alignment) > 1<<40 {
 		return nil, noMemory(op, size, nil)
 	}
 	align := max(alignment, 16)

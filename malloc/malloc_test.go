@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"strings"
@@ -369,11 +370,11 @@ func TestCalloc(t *testing.T) {
 		}
 	}
 	h.Free(b)
-	_, err = h.Calloc(1<<40, 1<<40)
+	_, err = h.Calloc(math.MaxInt/2, 4)
 	if !errors.Is(err, malloc.ErrNoMemory) || !errors.Is(err, unix.ENOMEM) {
 		t.Fatalf("overflow: %v", err)
 	}
-	_, err = h.ReallocArray(nil, 1<<62, 4)
+	_, err = h.ReallocArray(nil, math.MaxInt/3, 4)
 	if !errors.Is(err, malloc.ErrNoMemory) {
 		t.Fatalf("overflow: %v", err)
 	}

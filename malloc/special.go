@@ -176,7 +176,7 @@ func (h *Heap) allocSpecial(size, align int, c *Cache) (uintptr, error) {
 		return p, err
 	}
 	head := max(headGuard, align)
-	if size > 1<<46 {
+	if uint64(size) > 1<<46 {
 		return 0, noMemory("malloc", size, nil)
 	}
 	raw, err := h.alloc("malloc", head+size+tailGuard, max(align, 16), c)
