@@ -314,6 +314,10 @@ func (h *Heap) sendHome(es []entry) {
 	}
 }
 
+// maxArenaBytes is the largest block an arena holds, with room for the
+// region's alignment: page numbers within a region are int32.
+const maxArenaBytes = (1<<31-1)<<pageShift - 2*segSize
+
 // newRegion maps a region of at least minBytes for arena a.
 func (h *Heap) newRegion(a *arena, minBytes int64) (*region, error) {
 	size := max(h.regionSize, (minBytes+segSize-1)&^(segSize-1))
@@ -339,7 +343,16 @@ func (h *Heap) mapRegion(a *arena, size int64) (*region, error) {
 			return r, nil
 		}
 	}
-	m, err := mem.Map(int(size+segSize), mem.Read|mem.Write, mem.NoReserve)
+	// An ordinary region reserves address space that its arena commits as
+	// it goes (NoReserve). A region made larger for one huge block is a
+	// commitment: the kernel's overcommit policy must judge it, as it judges
+	// glibc's mmap'd chunks, so that malloc(32 TiB) fails with ENOMEM instead
+	// of succeeding and dying when touched.
+	flags := mem.NoReserve
+	if size > h.regionSize {
+		flags = 0
+	}
+	m, err := mem.Map(int(size+segSize), mem.Read|mem.Write, flags)
 	if err != nil {
 		return nil, err
 	}
@@ -547,6 +560,10 @@ func (h *Heap) alloc(op string, size, align int, c *Cache) (uintptr, error) {
 			return p, nil
 		}
 		// Fall back to an arena, as glibc does when mmap fails.
+	}
+	if int64(size) > maxArenaBytes {
+		// An arena counts pages in int32: a larger block would wrap.
+		return 0, noMemory(op, size, nil)
 	}
 	a := h.arena(h.arenaIndex(c))
 	pages := int32((size + pageSize - 1) >> pageShift)
@@ -973,6 +990,9 @@ func (h *Heap) reallocRaw(p uintptr, size int, c *Cache) (uintptr, error) {
 // allocMidTop takes a mid-size chunk for size bytes from the top chunk of
 // one of the arena's regions.
 func (h *Heap) allocMidTop(size int, c *Cache) (uintptr, bool) {
+	if int64(size) > maxArenaBytes {
+		return 0, false
+	}
 	a := h.arena(h.arenaIndex(c))
 	pages := int32((size + pageSize - 1) >> pageShift)
 	a.mu.Lock()
@@ -993,6 +1013,9 @@ func (h *Heap) reallocMid(r *region, p uintptr, size int) (uintptr, bool) {
 	if int64(size) >= h.mmapThreshold.Load() && size > maxSmall*4 && h.largeCount.Load() < h.mmapMax.Load() {
 		// Let it move to its own mapping, where it can grow by mremap.
 		return 0, false
+	}
+	if int64(size) > maxArenaBytes {
+		return 0, false // too big for an arena: alloc refuses it
 	}
 	pages := int32((size + pageSize - 1) >> pageShift)
 	a := r.arena
