@@ -11,17 +11,28 @@ type entry struct {
 	p, st uintptr
 }
 
-// binMax bounds every bin; a power of two so that masking elides bounds
-// checks.
+// binMax bounds the queue of other arenas' blocks in a cache and the
+// batches that carry them home; a power of two so that masking elides
+// bounds checks.
 const binMax = 64
+
+// binCap bounds every bin: with its header a bin is then 1024 bytes, so
+// that the fast paths find a class's bin with a shift rather than a
+// multiplication, which Free would otherwise wait for after reading the
+// block's state byte.
+const binCap = 63
 
 // A bin is a stack of cached blocks of one class; ent[:n] are valid.
 type bin struct {
 	n     uint32
 	max   uint32 // the bin holds at most max entries (0 in a closed cache)
 	batch uint32 // blocks fetched by the next refill: doubles while refills follow each other, back to minBatch after a flush
-	ent   [binMax]entry
+	_     uint32
+	ent   [binCap]entry
 }
+
+// The fast paths rely on this size (see binCap).
+var _ = [1]struct{}{}[unsafe.Sizeof(bin{})-1024]
 
 // minBatch is the first refill of a bin of capacity max: a few blocks, so
 // that a cache does not hoard blocks of a class it uses little.
@@ -57,11 +68,11 @@ type cacheState struct {
 }
 
 // binLimit is the capacity of a bin of each class: about 64 KiB of blocks,
-// at least 2 and at most binMax blocks. A bin fills that far only when its
+// at least 2 and at most binCap blocks. A bin fills that far only when its
 // class is freed more than allocated; refills start small (minBatch).
 var binLimit = func() (l [numClasses]uint32) {
 	for cl := 1; cl < numClasses; cl++ {
-		l[cl] = uint32(min(max(65536/int(classSize[cl]), 2), binMax))
+		l[cl] = uint32(min(max(65536/int(classSize[cl]), 2), binCap))
 	}
 	return l
 }()
@@ -149,7 +160,7 @@ func (c *Cache) Malloc(size int) ([]byte, error) {
 		if n := bn.n; n > 0 && c.st.mode == 0 {
 			n--
 			bn.n = n
-			e := bn.ent[n&(binMax-1)]
+			e := bn.ent[n]
 			*(*uint8)(ptr(e.st)) = slotUsed | cl
 			return unsafe.Slice((*byte)(ptr(e.p)), size), nil
 		}
@@ -168,7 +179,7 @@ func (c *Cache) Free(b []byte) error {
 			bn := &c.st.bins[s&classMask]
 			if n := bn.n; n < bn.max {
 				*(*uint8)(ptr(st)) = s ^ (slotUsed | slotCached)
-				bn.ent[n&(binMax-1)] = entry{p, st}
+				bn.ent[n] = entry{p, st}
 				bn.n = n + 1
 				return nil
 			}
@@ -189,7 +200,7 @@ func (c *Cache) freeOther(p uintptr) error {
 				bn := &c.st.bins[s&classMask]
 				if n := bn.n; n < bn.max {
 					*(*uint8)(ptr(st)) = s ^ (slotUsed | slotCached)
-					bn.ent[n&(binMax-1)] = entry{p, st}
+					bn.ent[n] = entry{p, st}
 					bn.n = n + 1
 					return nil
 				}

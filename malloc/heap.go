@@ -430,7 +430,7 @@ func (h *Heap) Malloc(size int) ([]byte, error) {
 			if n := bn.n; n > 0 && sh.mode == 0 {
 				n--
 				bn.n = n
-				e := bn.ent[n&(binMax-1)]
+				e := bn.ent[n]
 				procUnpin()
 				*(*uint8)(ptr(e.st)) = slotUsed | cl
 				return unsafe.Slice((*byte)(ptr(e.p)), size), nil
@@ -459,7 +459,7 @@ func (h *Heap) Free(b []byte) error {
 					bn := &sh.bins[s&classMask]
 					if n := bn.n; n < bn.max {
 						*(*uint8)(ptr(st)) = s ^ (slotUsed | slotCached)
-						bn.ent[n&(binMax-1)] = entry{p, st}
+						bn.ent[n] = entry{p, st}
 						bn.n = n + 1
 						procUnpin()
 						return nil
@@ -608,7 +608,7 @@ func (h *Heap) takeSmall(cl uint8, c *Cache) (uintptr, error) {
 		if n := bn.n; n > 0 {
 			n--
 			bn.n = n
-			e := bn.ent[n&(binMax-1)]
+			e := bn.ent[n]
 			procUnpin()
 			*(*uint8)(ptr(e.st)) = slotUsed | cl
 			return e.p, nil
@@ -712,7 +712,7 @@ func (h *Heap) putSmall(p, st uintptr, s uint8, c *Cache, arenaID int) {
 		return
 	}
 	*(*uint8)(ptr(st)) = s ^ (slotUsed | slotCached)
-	bn.ent[bn.n&(binMax-1)] = entry{p, st}
+	bn.ent[bn.n] = entry{p, st}
 	bn.n++
 	procUnpin()
 }
@@ -733,7 +733,7 @@ func (h *Heap) putSmallFull(p, st uintptr, s uint8) {
 			bn.batch = minBatch(bn.max)
 		}
 		*(*uint8)(ptr(st)) = s ^ (slotUsed | slotCached)
-		bn.ent[bn.n&(binMax-1)] = entry{p, st}
+		bn.ent[bn.n] = entry{p, st}
 		bn.n++
 		procUnpin()
 	} else {
