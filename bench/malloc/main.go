@@ -321,7 +321,7 @@ func main() {
 	n := flag.Int("n", 2000000, "operations per run")
 	gc := flag.Bool("gc", true, "run workload (e)")
 	objects := flag.Int("objects", 10_000_000, "objects held in workload (e)")
-	only := flag.String("only", "", "run only this workload of vmkit (pairs, ring, realloc, larson1, larson2, gc), for profiling")
+	only := flag.String("only", "", "run only this workload of vmkit (pairs, cachepairs, ring, ringpeak, realloc, larson1, larson2, gc), for profiling")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	flag.Parse()
 	if *cpuprofile != "" {
@@ -339,6 +339,8 @@ func main() {
 			switch *only {
 			case "pairs":
 				v = pairsvmkit(*n)
+			case "cachepairs":
+				v = pairsvmkitCache(*n)
 			case "ring":
 				v = ringvmkit(*n, nil)
 			case "realloc":
@@ -347,6 +349,15 @@ func main() {
 				v = 1e9 / larson(1, *n, larsonvmkitCache)
 			case "larson2":
 				v = 1e9 / larson(2, *n, larsonvmkitCache)
+			case "ringpeak":
+				h, err := malloc.NewHeap(malloc.Options{})
+				if err != nil {
+					panic(err)
+				}
+				ratio, usable := ringPeak(h, *n)
+				h.Close()
+				fmt.Printf("ring footprint %.3f (over usable %.3f)\n", ratio, usable)
+				continue
 			case "gc":
 				fOff, pOff, cOff := gcRun(true, *objects, 4<<30, false)
 				fOn, pOn, cOn := gcRun(false, *objects, 4<<30, false)
