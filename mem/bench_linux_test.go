@@ -29,6 +29,16 @@ func BenchmarkResident(b *testing.B) {
 		}
 		b.ReportMetric(float64(pages)*float64(b.N)/b.Elapsed().Seconds(), "pages/s")
 	})
+	b.Run("into", func(b *testing.B) {
+		var r mem.Residency
+		buf := m.Bytes()
+		for b.Loop() {
+			if err := mem.ResidentInto(&r, buf); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(pages)*float64(b.N)/b.Elapsed().Seconds(), "pages/s")
+	})
 	b.Run("raw", func(b *testing.B) {
 		vec := make([]byte, pages)
 		buf := m.Bytes()

@@ -348,10 +348,31 @@ func Resident(b []byte) (Residency, error) {
 	return residentRange(unsafe.Pointer(unsafe.SliceData(b)), uintptr(len(b)))
 }
 
+// ResidentInto is Resident writing into dst, whose storage it reuses when
+// it is large enough: a loop that watches the same range, or a scanner of
+// many files, then allocates nothing. On error dst is left empty.
+func ResidentInto(dst *Residency, b []byte) error {
+	if dst == nil {
+		return errors.New("mem: ResidentInto(nil, ...): give a *Residency to fill")
+	}
+	if len(b) == 0 {
+		dst.reset(0)
+		return nil
+	}
+	return residentInto(dst, unsafe.Pointer(unsafe.SliceData(b)), uintptr(len(b)))
+}
+
 func residentRange(p unsafe.Pointer, n uintptr) (Residency, error) {
+	var r Residency
+	err := residentInto(&r, p, n)
+	return r, err
+}
+
+func residentInto(dst *Residency, p unsafe.Pointer, n uintptr) error {
 	start, length := sys.Pages(p, n)
 	pages := int(length / uintptr(pageSize))
-	r := NewResidency(pages)
+	dst.reset(pages)
+	r := *dst
 	vp := vecPool.Get().(*[]byte)
 	defer vecPool.Put(vp)
 	vec := *vp
@@ -370,11 +391,12 @@ func residentRange(p unsafe.Pointer, n uintptr) (Residency, error) {
 			if errors.Is(err, unix.ENOMEM) {
 				e.Hint = "part of the range is not mapped"
 			}
-			return Residency{}, e
+			dst.reset(0)
+			return e
 		}
 		r.packVec(first, vec[:cnt])
 	}
-	return r, nil
+	return nil
 }
 
 // FileAdvise gives the kernel advice about a range of f's page cache

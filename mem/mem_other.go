@@ -116,3 +116,6 @@ func (m *Mapping) WriteAt(p []byte, off int64) (int, error) { return 0, errNotSu
 
 // Adopt is not supported on this system.
 func Adopt(b []byte, prot Prot, release func() error) (*Mapping, error) { return nil, errNotSupported }
+
+// ResidentInto is not supported on this system.
+func ResidentInto(dst *Residency, b []byte) error { return errNotSupported }

@@ -649,3 +649,37 @@ func TestAdopt(t *testing.T) {
 		t.Fatal("Adopt(nil) succeeded")
 	}
 }
+
+func TestResidentIntoReuses(t *testing.T) {
+	m := mustMap(t, 300*ps, mem.Read|mem.Write, 0)
+	b := m.Bytes()
+	for _, p := range []int{0, 64, 65, 299} {
+		b[p*ps] = 1
+	}
+	var r mem.Residency
+	if err := mem.ResidentInto(&r, b); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := mem.Resident(b)
+	if r.Len() != want.Len() || r.Count() != 4 || !r.At(65) || r.At(66) {
+		t.Fatalf("ResidentInto = %v, Resident = %v", r, want)
+	}
+	// A smaller range reuses the storage; stale bits of the larger one must
+	// not show through.
+	if err := mem.ResidentInto(&r, b[:70*ps]); err != nil || r.Len() != 70 || r.Count() != 3 {
+		t.Fatalf("smaller range: %v, %v", r, err)
+	}
+	allocs := testing.AllocsPerRun(20, func() { mem.ResidentInto(&r, b) })
+	if allocs != 0 {
+		t.Fatalf("ResidentInto allocates %.0f times per call on reuse", allocs)
+	}
+	m2 := mustMap(t, ps, mem.Read|mem.Write, 0)
+	gone := m2.Bytes()
+	m2.Close()
+	if err := mem.ResidentInto(&r, gone); err == nil || r.Len() != 0 {
+		t.Fatalf("unmapped range: %v, %v", r, err)
+	}
+	if err := mem.ResidentInto(nil, b); err == nil {
+		t.Fatal("ResidentInto(nil) succeeded")
+	}
+}

@@ -25,6 +25,19 @@ func NewResidency(n int) Residency {
 	return Residency{words: make([]uint64, (n+63)/64), n: n}
 }
 
+// reset makes r a set of n pages, reusing its storage when it is large
+// enough. The caller then writes every word (packVec does, bits past the
+// last page included, as next expects).
+func (r *Residency) reset(n int) {
+	w := (n + 63) / 64
+	if cap(r.words) >= w {
+		r.words = r.words[:w]
+	} else {
+		r.words = make([]uint64, w)
+	}
+	r.n = n
+}
+
 // Len is the number of pages in the range.
 func (r Residency) Len() int { return r.n }
 
