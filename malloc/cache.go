@@ -111,6 +111,10 @@ type Cache struct {
 	// blocks in it skip the address map. rsize is 0 until one is known.
 	rbase, rsize, rstate    uintptr
 	rbase2, rsize2, rstate2 uintptr // the region remembered before
+	// The region of another arena of the same heap that the last block
+	// freed here from elsewhere came from: frees of its blocks go straight
+	// to the queue that sends them home (cacheState.remote).
+	fbase, fsize, fstate uintptr
 }
 
 // NewCache returns a new Cache in front of h.
@@ -147,6 +151,7 @@ func (c *Cache) Close() error {
 		return nil
 	}
 	c.st = &closedState
+	c.fsize = 0
 	c.cleanup.Stop()
 	c.h.dropCacheState(st)
 	return nil
@@ -190,9 +195,20 @@ func (c *Cache) Free(b []byte) error {
 
 // freeOther frees a block outside the remembered region, or any block the
 // fast path cannot take: it remembers the block's region and tries the fast
-// path once more before the slow path.
+// path once more, and a block of the remembered region of another arena
+// joins the queue that sends such blocks home, before the slow path.
 func (c *Cache) freeOther(p uintptr) error {
 	if off := p - c.rbase; off >= c.rsize {
+		if off := p - c.fbase; off < c.fsize {
+			if off&15 == 0 && c.st.mode == 0 {
+				st := c.fstate + off>>4
+				if s := *(*uint8)(ptr(st)); s&slotMask == slotUsed {
+					c.st.putRemote(c.h, p, st, s)
+					return nil
+				}
+			}
+			return c.h.freeSlow(p, c)
+		}
 		if off = c.remember(p); off < c.rsize && off&15 == 0 && c.st.mode == 0 {
 			st := c.rstate + off>>4
 			s := *(*uint8)(ptr(st))
@@ -212,8 +228,9 @@ func (c *Cache) freeOther(p uintptr) error {
 
 // remember makes p's region the first remembered one and returns p's offset
 // in it, or an offset that fails the range check. Only regions of the
-// cache's own arena are remembered: blocks of other arenas take the slow
-// path, which sends them home (see cacheState.remote).
+// cache's own arena are remembered as such; a region of another arena is
+// remembered as the foreign one, whose blocks are sent home (see
+// cacheState.remote).
 func (c *Cache) remember(p uintptr) uintptr {
 	if off := p - c.rbase2; off < c.rsize2 {
 		c.rbase, c.rbase2 = c.rbase2, c.rbase
@@ -221,7 +238,11 @@ func (c *Cache) remember(p uintptr) uintptr {
 		c.rstate, c.rstate2 = c.rstate2, c.rstate
 		return off
 	}
-	if r := lookup(p); r != nil && r.owner == c.h && c.st != &closedState && r.arena.id == int(c.st.arena) {
+	if r := lookup(p); r != nil && r.owner == c.h && c.st != &closedState {
+		if r.arena.id != int(c.st.arena) {
+			c.fbase, c.fsize, c.fstate = r.base, r.end-r.base, r.state
+			return ^uintptr(0)
+		}
 		c.rbase2, c.rsize2, c.rstate2 = c.rbase, c.rsize, c.rstate
 		c.rbase, c.rsize, c.rstate = r.base, r.end-r.base, r.state
 		return p - r.base

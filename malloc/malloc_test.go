@@ -628,6 +628,13 @@ func TestRemoteFreesGoHome(t *testing.T) {
 		bs = append(bs, x)
 	}
 	for _, x := range bs {
+		// Interior pointers into a block of the other arena's region,
+		// which b remembers after the first free, are refused too.
+		for _, in := range [][]byte{x[16:], x[1:], x[32:]} {
+			if err := b.Free(in); !errors.Is(err, malloc.ErrInvalidPointer) {
+				t.Fatalf("free of an interior pointer of a block of another arena: %v", err)
+			}
+		}
 		if err := b.Free(x); err != nil {
 			t.Fatal(err)
 		}
