@@ -57,6 +57,9 @@ type cacheState struct {
 	// For a per-P cache: the regions of the last blocks freed, as in Cache.
 	rbase, rsize, rstate    uintptr
 	rbase2, rsize2, rstate2 uintptr
+	// For a per-P cache: the region of another arena of the last block
+	// freed here from elsewhere, as in Cache.
+	fbase, fsize, fstate uintptr
 	// Blocks of other arenas freed through this cache, marked cached: they
 	// go back to their own arenas in batches instead of being reused here,
 	// so that a block, and the state bytes around it, stay with the
@@ -90,6 +93,7 @@ func initState(st *cacheState, arena int) {
 	st.arena = int32(arena)
 	st.rbase, st.rsize, st.rstate = 0, 0, 0
 	st.rbase2, st.rsize2, st.rstate2 = 0, 0, 0
+	st.fbase, st.fsize, st.fstate = 0, 0, 0
 	st.nremote = 0
 }
 

@@ -450,6 +450,9 @@ func (h *Heap) Free(b []byte) error {
 			sh := h.shards[pid]
 			off := p - sh.rbase
 			if off >= sh.rsize {
+				if off := p - sh.fbase; off < sh.fsize {
+					return h.freeForeign(sh, p, off)
+				}
 				off = sh.remember(h, p)
 			}
 			if off < sh.rsize && sh.mode == 0 {
@@ -472,8 +475,36 @@ func (h *Heap) Free(b []byte) error {
 	return h.freeSlow(p, nil)
 }
 
+// freeForeign frees p, at offset off in the per-P cache sh's remembered
+// region of another arena, with the goroutine pinned to sh's P: a used
+// block joins the queue that sends such blocks home (as putSmall does);
+// anything else takes the slow path, which reports the error. It unpins.
+func (h *Heap) freeForeign(sh *cacheState, p, off uintptr) error {
+	if off&15 == 0 && sh.mode == 0 {
+		st := sh.fstate + off>>4
+		if s := *(*uint8)(ptr(st)); s&slotMask == slotUsed {
+			*(*uint8)(ptr(st)) = s ^ (slotUsed | slotCached)
+			sh.remote[sh.nremote&(binMax-1)] = entry{p, st}
+			sh.nremote++
+			if sh.nremote < binMax {
+				procUnpin()
+				return nil
+			}
+			var tmp [binMax]entry
+			copy(tmp[:], sh.remote[:])
+			sh.nremote = 0
+			procUnpin()
+			h.sendHome(tmp[:])
+			return nil
+		}
+	}
+	procUnpin()
+	return h.freeSlow(p, nil)
+}
+
 // remember makes p's region the first remembered one of the per-P cache
-// and returns p's offset in it, or an offset that fails the range check.
+// and returns p's offset in it, or an offset that fails the range check. A
+// region of another arena is remembered as the foreign one instead.
 func (sh *cacheState) remember(h *Heap, p uintptr) uintptr {
 	if off := p - sh.rbase2; off < sh.rsize2 {
 		sh.rbase, sh.rbase2 = sh.rbase2, sh.rbase
@@ -481,7 +512,11 @@ func (sh *cacheState) remember(h *Heap, p uintptr) uintptr {
 		sh.rstate, sh.rstate2 = sh.rstate2, sh.rstate
 		return off
 	}
-	if r := lookup(p); r != nil && r.owner == h && r.arena.id == int(sh.arena) {
+	if r := lookup(p); r != nil && r.owner == h {
+		if r.arena.id != int(sh.arena) {
+			sh.fbase, sh.fsize, sh.fstate = r.base, r.end-r.base, r.state
+			return ^uintptr(0)
+		}
 		sh.rbase2, sh.rsize2, sh.rstate2 = sh.rbase, sh.rsize, sh.rstate
 		sh.rbase, sh.rsize, sh.rstate = r.base, r.end-r.base, r.state
 		return p - r.base

@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -664,4 +665,71 @@ func TestRemoteFreesGoHome(t *testing.T) {
 		t.Fatalf("only %d of 1000 blocks came back to their arena's cache", reused)
 	}
 	mustCheck(t, h)
+}
+
+// Blocks allocated on one goroutine and freed through the heap's per-P
+// caches on another (so, mostly, through a P of another arena) are freed
+// once: interior pointers and, once all are free, second frees are refused.
+func TestCrossGoroutineHeapFrees(t *testing.T) {
+	if runtime.GOMAXPROCS(0) < 2 {
+		t.Skip("needs two Ps")
+	}
+	h := newHeap(t, malloc.Options{ArenaMax: 2})
+	ch := make(chan []byte, 64)
+	done := make(chan error)
+	var freed [][]byte
+	go func() {
+		// Poll without blocking, so that this goroutine keeps its P and
+		// the allocating one runs on the other P, of the other arena.
+		for {
+			var x []byte
+			select {
+			case y, ok := <-ch:
+				if !ok {
+					done <- nil
+					return
+				}
+				x = y
+			default:
+				continue
+			}
+			for _, in := range [][]byte{x[16:], x[1:]} {
+				if err := h.Free(in); !errors.Is(err, malloc.ErrInvalidPointer) {
+					done <- fmt.Errorf("free of an interior pointer: %v", err)
+					return
+				}
+			}
+			if err := h.Free(x); err != nil {
+				done <- err
+				return
+			}
+			freed = append(freed, x)
+		}
+	}()
+	for i := range 20000 {
+		x, err := h.Malloc(32 + i%200)
+		if err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case ch <- x:
+		case err := <-done:
+			t.Fatal(err) // the freeing goroutine stopped early
+		}
+	}
+	close(ch)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	// Every block is free now (a block the allocating goroutine got again
+	// was freed again), so each free is a double free.
+	for _, x := range freed {
+		if err := h.Free(x); !errors.Is(err, malloc.ErrDoubleFree) {
+			t.Fatalf("second free: %v", err)
+		}
+	}
+	mustCheck(t, h)
+	if s := h.Info(); s.Uordblks != 0 {
+		t.Fatalf("Uordblks %d with every block freed", s.Uordblks)
+	}
 }

@@ -321,7 +321,7 @@ func main() {
 	n := flag.Int("n", 2000000, "operations per run")
 	gc := flag.Bool("gc", true, "run workload (e)")
 	objects := flag.Int("objects", 10_000_000, "objects held in workload (e)")
-	only := flag.String("only", "", "run only this workload of vmkit (pairs, cachepairs, ring, ringpeak, realloc, larson1, larson2, gc), for profiling")
+	only := flag.String("only", "", "run only this workload of vmkit (pairs, cachepairs, ring, ringpeak, realloc, larson1, larson2 (on Caches), plarson1, plarson2 (package-level), gc), for profiling")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	flag.Parse()
 	if *cpuprofile != "" {
@@ -349,6 +349,10 @@ func main() {
 				v = 1e9 / larson(1, *n, larsonvmkitCache)
 			case "larson2":
 				v = 1e9 / larson(2, *n, larsonvmkitCache)
+			case "plarson1":
+				v = 1e9 / larson(1, *n, larsonvmkit)
+			case "plarson2":
+				v = 1e9 / larson(2, *n, larsonvmkit)
 			case "ringpeak":
 				h, err := malloc.NewHeap(malloc.Options{})
 				if err != nil {
