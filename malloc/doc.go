@@ -103,7 +103,9 @@
 // For Cache.Free(b):
 //
 //  1. Find b's region: first in the two regions the cache remembers (one
-//     subtraction and compare), else through the address map.
+//     subtraction and compare), else through the address map. A region of
+//     another arena is remembered apart: a used block in it is marked
+//     cached and queued to go home (step 3) without the address map.
 //  2. b is 16-byte aligned and its state byte says used, and the class's
 //     stack has room: mark it cached and push it.
 //  3. Otherwise (slow path): flush the older half of a full stack to the
@@ -167,9 +169,9 @@
 // bench/malloc compares this package with glibc (in C and through cgo),
 // modernc.org/memory and Go's make on the workloads of the issue; its
 // README records the figures and how they compare with the targets. In
-// short, on a 2-vCPU machine: a Cache's malloc+free pair costs 7–8 ns, 1.3
-// to 1.4 times glibc's in C and about modernc's; the package-level pair
-// 9 ns, because pinning to the P costs 2.5 ns per call pair; a ring of live
-// blocks and realloc growth are as fast as glibc in C or faster; blocks
-// freed across goroutines cost a third of glibc's.
+// short, on a 2-vCPU machine: a Cache's malloc+free pair costs about 7 ns,
+// 1.3 times glibc's in C and about modernc's; the package-level pair 8–9
+// ns, because each call pins to the P; a ring of live blocks and realloc
+// growth are as fast as glibc in C or faster; blocks freed across
+// goroutines cost a third of glibc's.
 package malloc
