@@ -82,6 +82,54 @@ func Map(length int, prot Prot, flags Flags) (*Mapping, error) {
 	return &Mapping{base: p, size: size, length: length, prot: prot, flags: flags}, nil
 }
 
+// MapAligned is Map with the start of the mapping on a multiple of align,
+// a power of two of at least PageSize: for huge pages, for System V
+// segments of huge pages, or for allocators that find a block's header by
+// masking its address. It maps length+align bytes and unmaps the slack
+// before and after, so no address space is wasted once it returns.
+func MapAligned(length, align int, prot Prot, flags Flags) (*Mapping, error) {
+	if align < pageSize || align&(align-1) != 0 {
+		return nil, fmt.Errorf("mem: MapAligned alignment %d: give a power of two of at least the page size (%d)", align, pageSize)
+	}
+	if length <= 0 {
+		return nil, fmt.Errorf("mem: MapAligned length %d: the length must be positive", length)
+	}
+	if flags&(HugePages|Huge2MB|Huge1GB) != 0 {
+		return nil, errors.New("mem: MapAligned with huge pages: a huge-page mapping is already aligned to its page size; use Map")
+	}
+	if err := checkProt(prot); err != nil {
+		return nil, err
+	}
+	if err := checkFlags(flags); err != nil {
+		return nil, err
+	}
+	size := roundUp(uintptr(length))
+	total := size + uintptr(align)
+	if size < uintptr(length) || total < size {
+		return nil, &Error{Op: "mmap", Len: length, Err: unix.ENOMEM, Hint: "the length overflows the address space"}
+	}
+	// Reserve without access or population, then trim and open the part kept.
+	p, err := unix.MmapPtr(-1, 0, nil, total, unix.PROT_NONE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
+	if err != nil {
+		return nil, &Error{Op: "mmap", Len: int(total), Err: err, Hint: mmapHint(err, flags, int64(total))}
+	}
+	head := (uintptr(align) - uintptr(p)%uintptr(align)) % uintptr(align)
+	if head > 0 {
+		unix.MunmapPtr(p, head)
+	}
+	base := unsafe.Add(p, head)
+	if tail := total - head - size; tail > 0 {
+		unix.MunmapPtr(unsafe.Add(base, size), tail)
+	}
+	// Map the kept range again, fixed, with the asked protection and flags.
+	q, err := unix.MmapPtr(-1, 0, base, size, int(prot), mmapFlags(flags)|unix.MAP_ANONYMOUS|unix.MAP_FIXED)
+	if err != nil {
+		unix.MunmapPtr(base, size)
+		return nil, &Error{Op: "mmap", Addr: uintptr(base), Len: int(size), Err: err, Hint: mmapHint(err, flags, int64(size))}
+	}
+	return &Mapping{base: q, size: size, length: length, prot: prot, flags: flags}, nil
+}
+
 // MapFile maps length bytes of f starting at offset. With Shared, writes
 // through the mapping reach the file (Sync makes them durable); without it
 // the mapping is private and copy-on-write: writes stay in this process.

@@ -119,3 +119,8 @@ func Adopt(b []byte, prot Prot, release func() error) (*Mapping, error) { return
 
 // ResidentInto is not supported on this system.
 func ResidentInto(dst *Residency, b []byte) error { return errNotSupported }
+
+// MapAligned is not supported on this system.
+func MapAligned(length, align int, prot Prot, flags Flags) (*Mapping, error) {
+	return nil, errNotSupported
+}

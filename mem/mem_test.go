@@ -3,6 +3,7 @@ package mem_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -682,4 +683,65 @@ func TestResidentIntoReuses(t *testing.T) {
 	if err := mem.ResidentInto(nil, b); err == nil {
 		t.Fatal("ResidentInto(nil) succeeded")
 	}
+}
+
+func TestMapAligned(t *testing.T) {
+	for _, align := range []int{ps, 64 << 10, 2 << 20, 4 << 20} {
+		m, err := mem.MapAligned(3*ps+5, align, mem.Read|mem.Write, mem.Shared)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Addr()%uintptr(align) != 0 || m.Len() != 3*ps+5 {
+			t.Fatalf("align %d: addr %#x len %d", align, m.Addr(), m.Len())
+		}
+		b := m.Bytes()
+		b[0], b[len(b)-1] = 1, 2
+		if r, err := m.Resident(); err != nil || r.Len() != 4 || !r.At(0) || !r.At(3) {
+			t.Fatalf("align %d: residency of the mapping: %v, %v", align, r, err)
+		}
+		if err := m.Lock(); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, c := range map[string]struct{ n, align int }{
+		"not a power of two": {ps, 3 * ps},
+		"below a page":       {ps, 64},
+		"zero length":        {0, ps},
+	} {
+		if m, err := mem.MapAligned(c.n, c.align, mem.Read, 0); err == nil {
+			m.Close()
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	// No address space is left behind: many aligned maps do not grow VmSize.
+	before, _ := procfsVmSize()
+	for range 64 {
+		m, err := mem.MapAligned(ps, 4<<20, mem.Read|mem.Write, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+	}
+	after, _ := procfsVmSize()
+	if grown := after - before; grown > 64*int64(ps)+16<<20 {
+		t.Fatalf("64 aligned one-page maps grew VmSize by %s: the slack was kept", mem.FormatBytes(grown))
+	}
+}
+
+func procfsVmSize() (int64, error) {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmSize:"); ok {
+			var kb int64
+			fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), &kb)
+			return kb << 10, nil
+		}
+	}
+	return 0, errors.New("no VmSize")
 }
