@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/vmkit/vmkit/mem"
+	"github.com/vmkit/vmkit/proc"
 )
 
 // Options configure Prepare. The zero value works: 256 KiB of stack, 16 MiB
@@ -199,14 +200,15 @@ func Run(fn func()) (Faults, error) {
 	n := stack
 	mu.Unlock()
 	growStack(n)
-	before, err := threadFaults()
+	before, err := proc.Faults()
 	if err != nil {
-		return Faults{}, err
+		return Faults{}, fmt.Errorf("realtime: %w", err)
 	}
 	fn()
-	after, err := threadFaults()
+	after, err := proc.Faults()
 	if err != nil {
-		return Faults{}, err
+		return Faults{}, fmt.Errorf("realtime: %w", err)
 	}
-	return Faults{Minor: after.Minor - before.Minor, Major: after.Major - before.Major}, nil
+	d := after.Sub(before)
+	return Faults{Minor: d.ThreadMinor, Major: d.ThreadMajor}, nil
 }

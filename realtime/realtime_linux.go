@@ -6,15 +6,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// threadFaults reads the calling thread's fault counters.
-func threadFaults() (Faults, error) {
-	var ru unix.Rusage
-	if err := unix.Getrusage(unix.RUSAGE_THREAD, &ru); err != nil {
-		return Faults{}, fmt.Errorf("realtime: getrusage(RUSAGE_THREAD): %w", err)
-	}
-	return Faults{Minor: ru.Minflt, Major: ru.Majflt}, nil
-}
-
 // disableTHP turns transparent huge pages off for the whole process, so
 // that khugepaged leaves its locked memory alone.
 func disableTHP() error {
