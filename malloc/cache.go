@@ -55,11 +55,11 @@ type cacheState struct {
 	bins  [64]bin // indexed by class (a state byte's low six bits); only 1..numClasses-1 are used
 	arena int32   // the arena that refills this cache
 	// For a per-P cache: the regions of the last blocks freed, as in Cache.
-	rbase, rsize, rstate    uintptr
-	rbase2, rsize2, rstate2 uintptr
+	rbase, rgran, rstate    uintptr
+	rbase2, rgran2, rstate2 uintptr
 	// For a per-P cache: the region of another arena of the last block
 	// freed here from elsewhere, as in Cache.
-	fbase, fsize, fstate uintptr
+	fbase, fgran, fstate uintptr
 	// Blocks of other arenas freed through this cache, marked cached: they
 	// go back to their own arenas in batches instead of being reused here,
 	// so that a block, and the state bytes around it, stay with the
@@ -91,9 +91,9 @@ func initState(st *cacheState, arena int) {
 		st.bins[cl].batch = minBatch(binLimit[cl])
 	}
 	st.arena = int32(arena)
-	st.rbase, st.rsize, st.rstate = 0, 0, 0
-	st.rbase2, st.rsize2, st.rstate2 = 0, 0, 0
-	st.fbase, st.fsize, st.fstate = 0, 0, 0
+	st.rbase, st.rgran, st.rstate = 0, 0, 0
+	st.rbase2, st.rgran2, st.rstate2 = 0, 0, 0
+	st.fbase, st.fgran, st.fstate = 0, 0, 0
 	st.nremote = 0
 }
 
@@ -112,13 +112,15 @@ type Cache struct {
 	st      *cacheState
 	cleanup runtime.Cleanup
 	// The region of the last block freed through the slow path: frees of
-	// blocks in it skip the address map. rsize is 0 until one is known.
-	rbase, rsize, rstate    uintptr
-	rbase2, rsize2, rstate2 uintptr // the region remembered before
+	// blocks in it skip the address map. rbase is its first byte, rgran its
+	// length in 16-byte granules (0 until a region is known), rstate its
+	// state bytes, one per granule.
+	rbase, rgran, rstate    uintptr
+	rbase2, rgran2, rstate2 uintptr // the region remembered before
 	// The region of another arena of the same heap that the last block
 	// freed here from elsewhere came from: frees of its blocks go straight
 	// to the queue that sends them home (cacheState.remote).
-	fbase, fsize, fstate uintptr
+	fbase, fgran, fstate uintptr
 }
 
 // NewCache returns a new Cache in front of h.
@@ -155,7 +157,7 @@ func (c *Cache) Close() error {
 		return nil
 	}
 	c.st = &closedState
-	c.fsize = 0
+	c.fgran = 0
 	c.cleanup.Stop()
 	c.h.dropCacheState(st)
 	return nil
@@ -165,13 +167,14 @@ func (c *Cache) Close() error {
 func (c *Cache) Malloc(size int) ([]byte, error) {
 	if uint(size) <= maxSmall {
 		cl := sizeClass(size)
-		bn := &c.st.bins[cl&classMask]
-		if n := bn.n; n > 0 && c.st.mode == 0 {
+		st := c.st
+		bn := &st.bins[cl&classMask]
+		if n := bn.n; n > 0 && st.mode == 0 {
 			n--
 			bn.n = n
 			e := bn.ent[n]
 			*(*uint8)(ptr(e.st)) = slotUsed | cl
-			return unsafe.Slice((*byte)(ptr(e.p)), size), nil
+			return (*[maxSmall]byte)(ptr(e.p))[:size:size], nil
 		}
 	}
 	return c.h.mallocSlow(size, c)
@@ -181,11 +184,12 @@ func (c *Cache) Malloc(size int) ([]byte, error) {
 // see the package-level Free.
 func (c *Cache) Free(b []byte) error {
 	p := addrOf(b)
-	if off := p - c.rbase; off < c.rsize && off&15 == 0 && c.st.mode == 0 {
-		st := c.rstate + off>>4
+	cs := c.st
+	if g := granule(p - c.rbase); g < c.rgran && cs.mode == 0 {
+		st := c.rstate + g
 		s := *(*uint8)(ptr(st))
 		if s&slotMask == slotUsed {
-			bn := &c.st.bins[s&classMask]
+			bn := &cs.bins[s&classMask]
 			if n := bn.n; n < bn.max {
 				*(*uint8)(ptr(st)) = s ^ (slotUsed | slotCached)
 				bn.ent[n] = entry{p, st}
@@ -202,10 +206,10 @@ func (c *Cache) Free(b []byte) error {
 // path once more, and a block of the remembered region of another arena
 // joins the queue that sends such blocks home, before the slow path.
 func (c *Cache) freeOther(p uintptr) error {
-	if off := p - c.rbase; off >= c.rsize {
-		if off := p - c.fbase; off < c.fsize {
-			if off&15 == 0 && c.st.mode == 0 {
-				st := c.fstate + off>>4
+	if g := granule(p - c.rbase); g >= c.rgran {
+		if off := p - c.fbase; off>>4 < c.fgran {
+			if g := granule(off); g < c.fgran && c.st.mode == 0 {
+				st := c.fstate + g
 				if s := *(*uint8)(ptr(st)); s&slotMask == slotUsed {
 					c.st.putRemote(c.h, p, st, s)
 					return nil
@@ -213,8 +217,8 @@ func (c *Cache) freeOther(p uintptr) error {
 			}
 			return c.h.freeSlow(p, c)
 		}
-		if off = c.remember(p); off < c.rsize && off&15 == 0 && c.st.mode == 0 {
-			st := c.rstate + off>>4
+		if g = c.remember(p); g < c.rgran && c.st.mode == 0 {
+			st := c.rstate + g
 			s := *(*uint8)(ptr(st))
 			if s&slotMask == slotUsed {
 				bn := &c.st.bins[s&classMask]
@@ -230,26 +234,26 @@ func (c *Cache) freeOther(p uintptr) error {
 	return c.h.freeSlow(p, c)
 }
 
-// remember makes p's region the first remembered one and returns p's offset
-// in it, or an offset that fails the range check. Only regions of the
+// remember makes p's region the first remembered one and returns p's
+// granule in it (see granule), or one that fails the range check. Only regions of the
 // cache's own arena are remembered as such; a region of another arena is
 // remembered as the foreign one, whose blocks are sent home (see
 // cacheState.remote).
 func (c *Cache) remember(p uintptr) uintptr {
-	if off := p - c.rbase2; off < c.rsize2 {
+	if off := p - c.rbase2; off>>4 < c.rgran2 {
 		c.rbase, c.rbase2 = c.rbase2, c.rbase
-		c.rsize, c.rsize2 = c.rsize2, c.rsize
+		c.rgran, c.rgran2 = c.rgran2, c.rgran
 		c.rstate, c.rstate2 = c.rstate2, c.rstate
-		return off
+		return granule(off)
 	}
 	if r := lookup(p); r != nil && r.owner == c.h && c.st != &closedState {
 		if r.arena.id != int(c.st.arena) {
-			c.fbase, c.fsize, c.fstate = r.base, r.end-r.base, r.state
+			c.fbase, c.fgran, c.fstate = r.base, (r.end-r.base)>>4, r.state
 			return ^uintptr(0)
 		}
-		c.rbase2, c.rsize2, c.rstate2 = c.rbase, c.rsize, c.rstate
-		c.rbase, c.rsize, c.rstate = r.base, r.end-r.base, r.state
-		return p - r.base
+		c.rbase2, c.rgran2, c.rstate2 = c.rbase, c.rgran, c.rstate
+		c.rbase, c.rgran, c.rstate = r.base, (r.end-r.base)>>4, r.state
+		return granule(p - r.base)
 	}
 	return ^uintptr(0)
 }

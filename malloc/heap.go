@@ -402,10 +402,7 @@ func decommit(start, end uintptr) error {
 
 // sizeClass is the class of a request of size bytes, 0 <= size <= maxSmall.
 func sizeClass(size int) uint8 {
-	if size <= 1024 {
-		return sizeToClass16[uint(size+15)>>4&127]
-	}
-	return sizeToClass128[uint(size-1024+127)>>7]
+	return sizeToClass[uint(size+15)>>4&(sizeTableLen-1)]
 }
 
 // alignedClass is the smallest class of at least size bytes whose blocks are
@@ -433,7 +430,7 @@ func (h *Heap) Malloc(size int) ([]byte, error) {
 				e := bn.ent[n]
 				procUnpin()
 				*(*uint8)(ptr(e.st)) = slotUsed | cl
-				return unsafe.Slice((*byte)(ptr(e.p)), size), nil
+				return (*[maxSmall]byte)(ptr(e.p))[:size:size], nil
 			}
 		}
 		procUnpin()
@@ -448,15 +445,15 @@ func (h *Heap) Free(b []byte) error {
 		pid := procPin()
 		if uint(pid) < uint(len(h.shards)) {
 			sh := h.shards[pid]
-			off := p - sh.rbase
-			if off >= sh.rsize {
-				if off := p - sh.fbase; off < sh.fsize {
-					return h.freeForeign(sh, p, off)
+			g := granule(p - sh.rbase)
+			if g >= sh.rgran {
+				if g := granule(p - sh.fbase); g < sh.fgran {
+					return h.freeForeign(sh, p, g)
 				}
-				off = sh.remember(h, p)
+				g = sh.remember(h, p)
 			}
-			if off < sh.rsize && sh.mode == 0 {
-				st := sh.rstate + off>>4
+			if g < sh.rgran && sh.mode == 0 {
+				st := sh.rstate + g
 				s := *(*uint8)(ptr(st))
 				if s&slotMask == slotUsed {
 					bn := &sh.bins[s&classMask]
@@ -475,13 +472,13 @@ func (h *Heap) Free(b []byte) error {
 	return h.freeSlow(p, nil)
 }
 
-// freeForeign frees p, at offset off in the per-P cache sh's remembered
+// freeForeign frees p, at granule g in the per-P cache sh's remembered
 // region of another arena, with the goroutine pinned to sh's P: a used
 // block joins the queue that sends such blocks home (as putSmall does);
 // anything else takes the slow path, which reports the error. It unpins.
-func (h *Heap) freeForeign(sh *cacheState, p, off uintptr) error {
-	if off&15 == 0 && sh.mode == 0 {
-		st := sh.fstate + off>>4
+func (h *Heap) freeForeign(sh *cacheState, p, g uintptr) error {
+	if sh.mode == 0 {
+		st := sh.fstate + g
 		if s := *(*uint8)(ptr(st)); s&slotMask == slotUsed {
 			*(*uint8)(ptr(st)) = s ^ (slotUsed | slotCached)
 			sh.remote[sh.nremote&(binMax-1)] = entry{p, st}
@@ -503,23 +500,23 @@ func (h *Heap) freeForeign(sh *cacheState, p, off uintptr) error {
 }
 
 // remember makes p's region the first remembered one of the per-P cache
-// and returns p's offset in it, or an offset that fails the range check. A
+// and returns p's granule in it, or one that fails the range check. A
 // region of another arena is remembered as the foreign one instead.
 func (sh *cacheState) remember(h *Heap, p uintptr) uintptr {
-	if off := p - sh.rbase2; off < sh.rsize2 {
+	if g := granule(p - sh.rbase2); g < sh.rgran2 {
 		sh.rbase, sh.rbase2 = sh.rbase2, sh.rbase
-		sh.rsize, sh.rsize2 = sh.rsize2, sh.rsize
+		sh.rgran, sh.rgran2 = sh.rgran2, sh.rgran
 		sh.rstate, sh.rstate2 = sh.rstate2, sh.rstate
-		return off
+		return g
 	}
 	if r := lookup(p); r != nil && r.owner == h {
 		if r.arena.id != int(sh.arena) {
-			sh.fbase, sh.fsize, sh.fstate = r.base, r.end-r.base, r.state
+			sh.fbase, sh.fgran, sh.fstate = r.base, (r.end-r.base)>>4, r.state
 			return ^uintptr(0)
 		}
-		sh.rbase2, sh.rsize2, sh.rstate2 = sh.rbase, sh.rsize, sh.rstate
-		sh.rbase, sh.rsize, sh.rstate = r.base, r.end-r.base, r.state
-		return p - r.base
+		sh.rbase2, sh.rgran2, sh.rstate2 = sh.rbase, sh.rgran, sh.rstate
+		sh.rbase, sh.rgran, sh.rstate = r.base, (r.end-r.base)>>4, r.state
+		return granule(p - r.base)
 	}
 	return ^uintptr(0)
 }

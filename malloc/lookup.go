@@ -1,6 +1,7 @@
 package malloc
 
 import (
+	"math/bits"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -76,3 +77,9 @@ func bytesAt(a uintptr, n int) []byte { return unsafe.Slice((*byte)(ptr(a)), n) 
 
 // addrOf is the address of b's first byte, 0 for a nil slice.
 func addrOf(b []byte) uintptr { return uintptr(unsafe.Pointer(unsafe.SliceData(b))) }
+
+// granule is the index of the 16-byte granule at offset off of a region, the
+// index of its state byte. An offset that is not a multiple of 16 rotates its
+// low bits to the top, so that one comparison against the region's length
+// in granules rejects it with the offsets past the end.
+func granule(off uintptr) uintptr { return uintptr(bits.RotateLeft64(uint64(off), -4)) }

@@ -113,7 +113,9 @@ func generate() []byte {
 	for _, c := range cs {
 		fmt.Fprintf(&b, "%d, ", c.slots)
 	}
-	// Lookup tables: sizes up to 1024 by 16-byte steps, above by 128-byte steps.
+	// The lookup table: every size up to maxSmall by 16-byte steps, in a
+	// table of a power-of-two length so that a mask, not a bounds check,
+	// keeps the fast paths' index in range.
 	find := func(size int) int {
 		for i, c := range cs {
 			if c.size >= size {
@@ -122,18 +124,23 @@ func generate() []byte {
 		}
 		panic("no class")
 	}
-	fmt.Fprintf(&b, "}\n\n// sizeToClass16 maps (size+15)/16 to the class, for sizes up to 1024.\nvar sizeToClass16 = [1024/16 + 1]uint8{")
-	for i := 0; i <= 1024/16; i++ {
+	fmt.Fprintf(&b, "}\n\n// sizeToClass maps (size+15)/16 to the class, for sizes up to maxSmall; the\n// entries past maxSmall/16 are 0.\nvar sizeToClass = [sizeTableLen]uint8{")
+	for i := 0; i <= maxSmall/16; i++ {
 		fmt.Fprintf(&b, "%d, ", find(max(i*16, 1)))
 	}
-	fmt.Fprintf(&b, "}\n\n// sizeToClass128 maps (size-1024+127)/128 to the class, for sizes from 1025 to maxSmall.\nvar sizeToClass128 = [(maxSmall-1024)/128 + 1]uint8{")
-	for i := 0; i <= (maxSmall-1024)/128; i++ {
-		fmt.Fprintf(&b, "%d, ", find(1024+i*128))
-	}
-	fmt.Fprintf(&b, "}\n")
+	fmt.Fprintf(&b, "}\n\n// sizeTableLen is the length of sizeToClass, a power of two above maxSmall/16.\nconst sizeTableLen = %d\n", tableLen(maxSmall/16+1))
 	src, err := format.Source(b.Bytes())
 	if err != nil {
 		log.Fatal(err)
 	}
 	return src
+}
+
+// tableLen is the smallest power of two of at least n.
+func tableLen(n int) int {
+	l := 1
+	for l < n {
+		l *= 2
+	}
+	return l
 }
