@@ -174,7 +174,7 @@ func (c *Cache) Malloc(size int) ([]byte, error) {
 			bn.n = n
 			e := bn.ent[n]
 			*(*uint8)(ptr(e.st)) = slotUsed | cl
-			return (*[maxSmall]byte)(ptr(e.p))[:size:size], nil
+			return unsafe.Slice((*byte)(ptr(e.p)), size), nil
 		}
 	}
 	return c.h.mallocSlow(size, c)

@@ -430,7 +430,7 @@ func (h *Heap) Malloc(size int) ([]byte, error) {
 				e := bn.ent[n]
 				procUnpin()
 				*(*uint8)(ptr(e.st)) = slotUsed | cl
-				return (*[maxSmall]byte)(ptr(e.p))[:size:size], nil
+				return unsafe.Slice((*byte)(ptr(e.p)), size), nil
 			}
 		}
 		procUnpin()
