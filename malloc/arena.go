@@ -49,6 +49,11 @@ type arena struct {
 	slots     [numClasses]int64 // slots in spans, by class
 	freeSlots [numClasses]int64 // slots free in spans (slotFree or fresh)
 	nspans    int64
+	// empty counts the spans of each class with every slot free, all in
+	// the partial list. At most one is kept: a class whose use swings
+	// around a span boundary would otherwise release a span and make it
+	// again over and over.
+	empty [numClasses]int32
 
 	// Blocks of this arena that caches of other arenas freed come home
 	// through returned, a lock-free stack of batches pushed by sendHome.
@@ -180,6 +185,7 @@ func (a *arena) newSpan(cl uint8) (*span, error) {
 	a.slots[cl] += int64(s.nslots)
 	a.freeSlots[cl] += int64(s.nslots)
 	a.nspans++
+	a.empty[cl]++
 	a.link(s)
 	return s, nil
 }
@@ -250,6 +256,9 @@ func (a *arena) refill(cl uint8, out []entry) (n int, spare int64, err error) {
 			}
 		}
 		r := s.r
+		if s.nfree == s.nslots {
+			a.empty[cl]--
+		}
 		for n < len(out) && s.nfree > 0 {
 			var p uintptr
 			if s.fresh < s.nslots {
@@ -306,12 +315,18 @@ func (a *arena) giveBack(es []entry) {
 		s.nfree++
 		a.freeSlots[s.class]++
 		switch {
-		case s.nfree == s.nslots && (a.partial[s.class] != s || s.next != nil):
-			// Empty, and not the only span of its class: give its pages back.
+		case s.nfree == s.nslots && a.empty[s.class] > 0:
+			// Empty, and the class keeps an empty span already: give its
+			// pages back.
 			if !s.linked {
 				a.link(s)
 			}
 			a.releaseSpan(s)
+		case s.nfree == s.nslots:
+			a.empty[s.class]++
+			if !s.linked {
+				a.link(s)
+			}
 		case !s.linked:
 			a.link(s)
 		}

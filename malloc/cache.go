@@ -39,13 +39,13 @@ var _ = [1]struct{}{}[unsafe.Sizeof(bin{})-1024]
 func minBatch(m uint32) uint32 { return max(min(m/2, 4), 1) }
 
 // adapt sizes the next refill from the free blocks of the class that the
-// arena has left: a quarter of them, between minBatch and 16 (or half the
-// bin). A class with many free blocks in its spans (a burst that made new
+// arena has left: a quarter of them, between minBatch and half the bin. A
+// class with many free blocks in its spans (a burst that made new
 // spans, or blocks that other goroutines sent home) is fetched in big
 // batches, one lock per many blocks; a class with few is fetched a few at a
 // time, so that caches do not hoard what other caches will need.
 func (bn *bin) adapt(spare int64) {
-	bn.batch = uint32(min(max(spare/4, int64(minBatch(bn.max))), int64(max(min(bn.max/2, 16), 1))))
+	bn.batch = uint32(min(max(spare/4, int64(minBatch(bn.max))), int64(max(bn.max/2, 1))))
 }
 
 // cacheState is the memory of a cache. It lives outside the Go heap, so

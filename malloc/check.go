@@ -317,10 +317,17 @@ func (a *arena) check(corrupt func(string, ...any) error, cachedStates *int64) e
 		if slots[cl] != a.slots[cl] || freeSlots[cl] != a.freeSlots[cl] {
 			return corrupt("arena %d class %d: %d slots %d free by walk, %d and %d by count", a.id, cl, slots[cl], freeSlots[cl], a.slots[cl], a.freeSlots[cl])
 		}
+		empty := int32(0)
 		for s := a.partial[cl]; s != nil; s = s.next {
 			if s.class != uint8(cl) || s.nfree == 0 || !s.linked || s.r == nil {
 				return corrupt("arena %d class %d: a span in the partial list is full or foreign", a.id, cl)
 			}
+			if s.nfree == s.nslots {
+				empty++
+			}
+		}
+		if empty != a.empty[cl] || empty > 1 {
+			return corrupt("arena %d class %d: %d empty spans by walk, %d by count (at most 1 is kept)", a.id, cl, empty, a.empty[cl])
 		}
 	}
 	if nspans != a.nspans {
