@@ -7,15 +7,16 @@
 //	(c) larson:  2 goroutines, half of the frees crossing goroutines
 //	(d) realloc: growth from 16 B to 1 MiB by a quarter at a time
 //	(e) gc:      10 million 64-byte objects held off-heap against the same in
-//	             Go slices, while the program churns the Go heap: GC CPU
-//	             fraction and longest pause
+//	             Go slices, while the program churns 4 GiB of Go garbage: GC
+//	             CPU fraction, cycles, CPU per cycle and longest pause, with
+//	             GOGC=100 and with GOGC=off and the same GOMEMLIMIT headroom
 //
 // Each figure is the median of -runs runs; the runs of the allocators are
 // interleaved so that noise from other processes spreads over all of them.
 // The C program is compiled with the system compiler (cc -O2) into a
 // temporary directory. Run from bench/:
 //
-//	go run ./malloc [-runs 7] [-n 2000000] [-gc=true]
+//	go run ./malloc [-runs 7] [-n 2000000] [-gc=true] [-gcruns 5]
 package main
 
 import (
@@ -29,10 +30,12 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"runtime/pprof"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 	"unsafe"
 
@@ -194,72 +197,251 @@ func runC(dir string, runs, n int) (result, error) {
 	return res, nil
 }
 
-// gcRun holds objects objects of 64 bytes, either off-heap (vmkit) or in Go
-// slices, then churns the Go heap and reports the GC's share of CPU time and
-// its longest pause.
-func gcRun(offHeap bool, objects int, churn int64, limited bool) (frac, maxPause, perCycle float64) {
+// gcSetting is how workload (e) configures the garbage collector for the
+// churn.
+type gcSetting struct {
+	name string
+	// gogc is GOGC during the churn (-1: off).
+	gogc int
+	// headroom, when above 0, sets GOMEMLIMIT to the Go memory the limit
+	// counts after setup and a full collection (everything the runtime has
+	// mapped and not released: heap spans, free pages, span and GC
+	// metadata, stacks; not just the live heap) plus headroom. Off-heap
+	// memory is outside what the limit counts, so both variants get the same
+	// room for garbage, and the same process budget within the allocators'
+	// overheads: a user with a budget B sets GOMEMLIMIT to B less the bytes
+	// held off-heap.
+	headroom int64
+}
+
+// gcResult is what one run of workload (e) measured over its churn. CPU
+// times are the runtime's /cpu/classes estimates in seconds (time a P spent
+// in each state, not OS CPU time), except process.
+type gcResult struct {
+	cycles   float64 // GC cycles completed (/gc/cycles/total)
+	gc       float64 // /cpu/classes/gc/total: mark assists, dedicated, fractional and idle mark workers, pauses (not sweeping)
+	gcIdle   float64 // /cpu/classes/gc/mark/idle: the part done by idle-priority mark workers on otherwise idle Ps
+	user     float64 // /cpu/classes/user: the mutator, sweeping and the rest of the runtime
+	total    float64 // /cpu/classes/total: GOMAXPROCS × wall time
+	process  float64 // user+sys CPU time of the process (getrusage)
+	wall     float64 // seconds
+	maxPause float64 // upper bound of the highest /sched/pauses/total/gc bucket hit, seconds
+	limiter  bool    // the GC CPU limiter engaged (/gc/limiter/last-enabled)
+	goMem    uint64  // Go memory as GOMEMLIMIT counts it, after setup
+	limit    int64   // GOMEMLIMIT during the churn (math.MaxInt64: none)
+	offHeap  uint64  // vmkit's mapped bytes (Info Arena+Hblkhd) after setup
+	peakRSS  uint64  // VmHWM over the churn
+}
+
+// frac is the GC CPU fraction: all of the GC's CPU time over the CPU time
+// available (/cpu/classes/gc/total over /cpu/classes/total), the runtime's
+// own classes, which its documentation says to compare only with each
+// other.
+func (r gcResult) frac() float64 { return r.gc / r.total }
+
+// goFrac is the fraction as runtime.MemStats.GCCPUFraction and
+// GODEBUG=gctrace=1 compute it (runtime/mgc.go): the GC's CPU time less
+// idle-priority marking, over the CPU time available.
+func (r gcResult) goFrac() float64 { return (r.gc - r.gcIdle) / r.total }
+
+// goMemory returns the bytes GOMEMLIMIT counts: everything the runtime has
+// mapped less what it has released to the system.
+func goMemory() uint64 {
+	s := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64() - s[1].Value.Uint64()
+}
+
+// gcRun holds objects objects of 64 bytes, either off-heap (vmkit's
+// malloc, on a heap of its own, their addresses in a pointer-free Go
+// []uintptr) or as Go objects (a []*[64]byte), writes each once, then
+// churns churn bytes of Go garbage in 1 KiB slices, writing a byte of each:
+// the same mutator work in both variants. It measures the churn under s.
+func gcRun(offHeap bool, objects int, churn int64, s gcSetting) (r gcResult) {
 	var off []uintptr
 	var on []*[64]byte
 	if offHeap {
+		// A heap of its own, closed at the end, so that every run starts
+		// from the same state: the allocator keeps Go-heap metadata for
+		// its spans and for batches of freed blocks.
+		h, err := malloc.NewHeap(malloc.Options{})
+		if err != nil {
+			panic(err)
+		}
+		defer h.Close()
 		off = make([]uintptr, objects)
 		for i := range off {
-			p, err := malloc.UnsafeMalloc(64)
+			p, err := h.UnsafeMalloc(64)
 			if err != nil {
 				panic(err)
 			}
+			*(*byte)(p) = byte(i)
 			off[i] = uintptr(p)
 		}
+		st := h.Info()
+		r.offHeap = uint64(st.Arena + st.Hblkhd)
 	} else {
 		on = make([]*[64]byte, objects)
 		for i := range on {
 			on[i] = new([64]byte)
+			on[i][0] = byte(i)
 		}
 	}
 	runtime.GC()
-	if limited {
-		// A memory-limited service: no GOGC, a limit 256 MiB above the
-		// live heap, so both variants get the same headroom.
-		live := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
-		metrics.Read(live)
-		oldGC := debug.SetGCPercent(-1)
-		oldLimit := debug.SetMemoryLimit(int64(live[0].Value.Uint64()) + 256<<20)
-		defer func() {
-			debug.SetGCPercent(oldGC)
-			debug.SetMemoryLimit(oldLimit)
-		}()
+	r.goMem = goMemory()
+	oldGC := debug.SetGCPercent(s.gogc)
+	r.limit = math.MaxInt64
+	if s.headroom > 0 {
+		r.limit = int64(r.goMem) + s.headroom
 	}
-	// The GC's CPU time without idle-priority marking (which only uses
-	// otherwise idle CPUs), over the CPU time that was not idle.
-	samples := []metrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}, {Name: "/cpu/classes/total:cpu-seconds"},
-		{Name: "/sched/pauses/total/gc:seconds"}, {Name: "/cpu/classes/gc/mark/idle:cpu-seconds"}, {Name: "/cpu/classes/idle:cpu-seconds"}}
+	oldLimit := debug.SetMemoryLimit(r.limit)
+	defer func() {
+		debug.SetGCPercent(oldGC)
+		debug.SetMemoryLimit(oldLimit)
+	}()
+	samples := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}, {Name: "/cpu/classes/gc/total:cpu-seconds"},
+		{Name: "/cpu/classes/gc/mark/idle:cpu-seconds"}, {Name: "/cpu/classes/user:cpu-seconds"},
+		{Name: "/cpu/classes/total:cpu-seconds"}, {Name: "/gc/limiter/last-enabled:gc-cycle"}, {Name: "/sched/pauses/total/gc:seconds"}}
+	value := func(i int) float64 {
+		if samples[i].Value.Kind() == metrics.KindUint64 {
+			return float64(samples[i].Value.Uint64())
+		}
+		return samples[i].Value.Float64()
+	}
+	resetPeakRSS()
 	metrics.Read(samples)
-	gc0 := samples[0].Value.Float64() - samples[3].Value.Float64()
-	tot0 := samples[1].Value.Float64() - samples[4].Value.Float64()
-	h0 := samples[2].Value.Float64Histogram()
-	before := append([]uint64(nil), h0.Counts...)
-	var ms0, ms1 runtime.MemStats
-	runtime.ReadMemStats(&ms0)
+	var v0 [5]float64
+	for i := range v0 {
+		v0[i] = value(i)
+	}
+	pauses := append([]uint64(nil), samples[6].Value.Float64Histogram().Counts...)
+	cpu0 := processCPU()
+	t0 := time.Now()
 	for done := int64(0); done < churn; done += 1024 {
-		sink = make([]byte, 1024)
+		b := make([]byte, 1024)
+		b[0] = byte(done >> 10)
+		sink = b
 	}
-	runtime.ReadMemStats(&ms1)
+	r.wall = time.Since(t0).Seconds()
+	r.process = processCPU() - cpu0
 	metrics.Read(samples)
-	gc1 := samples[0].Value.Float64() - samples[3].Value.Float64()
-	tot1 := samples[1].Value.Float64() - samples[4].Value.Float64()
-	h1 := samples[2].Value.Float64Histogram()
-	for i := range h1.Counts {
-		if h1.Counts[i] > before[i] {
-			maxPause = h1.Buckets[i+1]
+	r.peakRSS = peakRSS()
+	d := func(i int) float64 { return value(i) - v0[i] }
+	r.cycles, r.gc, r.gcIdle, r.user, r.total = d(0), d(1), d(2), d(3), d(4)
+	r.limiter = value(5) > v0[0]
+	h := samples[6].Value.Float64Histogram()
+	for i := range h.Counts {
+		if h.Counts[i] > pauses[i] {
+			r.maxPause = h.Buckets[i+1]
 		}
 	}
-	if offHeap {
-		for _, p := range off {
-			malloc.UnsafeFree(ptr(p))
-		}
-	}
+	runtime.KeepAlive(off)
 	runtime.KeepAlive(on)
-	cycles := float64(max(ms1.NumGC-ms0.NumGC, 1))
-	return (gc1 - gc0) / (tot1 - tot0), maxPause, (gc1 - gc0) / cycles
+	return r
+}
+
+// processCPU returns the user and system CPU time of the process so far, in
+// seconds.
+func processCPU() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return math.NaN()
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
+// resetPeakRSS resets the kernel's peak resident set size of the process
+// (VmHWM), as `echo 5 > /proc/self/clear_refs` does.
+func resetPeakRSS() { os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
+
+// peakRSS returns VmHWM from /proc/self/status in bytes (0 if unknown).
+func peakRSS() uint64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) == 3 && f[0] == "VmHWM:" {
+			kb, _ := strconv.ParseUint(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// gcReport runs workload (e) runs times in each setting, the two variants
+// interleaved (alternating which goes first), and prints medians with the
+// range over the runs; verbose prints every run too.
+func gcReport(runs, objects int, churn int64, settings []gcSetting, verbose bool) {
+	for _, s := range settings {
+		var off, on []gcResult
+		for i := range runs {
+			for _, offHeap := range []bool{i%2 == 0, i%2 != 0} {
+				debug.FreeOSMemory()
+				r := gcRun(offHeap, objects, churn, s)
+				if offHeap {
+					off = append(off, r)
+				} else {
+					on = append(on, r)
+				}
+				if verbose {
+					fmt.Printf("  %s, off-heap %-5v: cycles %.0f, GC CPU %.3f s (idle marking %.3f s), user %.3f s, total %.3f s, process CPU %.3f s, wall %.3f s, fraction %.3f (GCCPUFraction %.3f), limiter %v, Go memory %s, limit %s, off-heap %s, peak RSS %s\n",
+						s.name, offHeap, r.cycles, r.gc, r.gcIdle, r.user, r.total, r.process, r.wall, r.frac(), r.goFrac(), r.limiter,
+						mib(r.goMem), mib(uint64(r.limit)), mib(r.offHeap), mib(r.peakRSS))
+				}
+			}
+		}
+		fmt.Printf("(e) %d objects of 64 B held, %s of Go garbage churned in 1 KiB slices, %s, GOMAXPROCS=%d; medians of %d runs [min-max]:\n",
+			objects, mib(uint64(churn)), s.name, runtime.GOMAXPROCS(0), runs)
+		fmt.Printf("    %-44s %-24s %-24s %s\n", "", "off-heap (vmkit)", "Go heap", "off-heap/Go heap")
+		line := func(what, format string, f func(gcResult) float64) {
+			var a, b, q []float64
+			for i := range off {
+				a, b, q = append(a, f(off[i])), append(b, f(on[i])), append(q, f(off[i])/f(on[i]))
+			}
+			cell := func(v []float64) string {
+				return fmt.Sprintf(format+" ["+format+"-"+format+"]", median(v), slices.Min(v), slices.Max(v))
+			}
+			ratio := "-"
+			if !slices.ContainsFunc(q, func(x float64) bool { return math.IsNaN(x) || math.IsInf(x, 0) }) {
+				ratio = fmt.Sprintf("%.3fx [%.3f-%.3f]", median(q), slices.Min(q), slices.Max(q))
+			}
+			fmt.Printf("    %-44s %-24s %-24s %s\n", what, cell(a), cell(b), ratio)
+		}
+		count := func(v []gcResult, f func(gcResult) bool) (n int) {
+			for _, r := range v {
+				if f(r) {
+					n++
+				}
+			}
+			return n
+		}
+		line("GC CPU fraction (gc/total)", "%.3f", gcResult.frac)
+		line("GCCPUFraction ((gc - idle marking)/total)", "%.3f", gcResult.goFrac)
+		line("GC cycles", "%.0f", func(r gcResult) float64 { return r.cycles })
+		line("GC CPU s", "%.3f", func(r gcResult) float64 { return r.gc })
+		line("GC CPU per cycle ms", "%.1f", func(r gcResult) float64 { return 1e3 * r.gc / r.cycles })
+		line("idle marking s", "%.3f", func(r gcResult) float64 { return r.gcIdle })
+		line("user CPU s (/cpu/classes/user)", "%.3f", func(r gcResult) float64 { return r.user })
+		line("process CPU s (getrusage)", "%.3f", func(r gcResult) float64 { return r.process })
+		line("wall s", "%.3f", func(r gcResult) float64 { return r.wall })
+		line("longest pause µs (bucket bound)", "%.0f", func(r gcResult) float64 { return 1e6 * r.maxPause })
+		line("Go memory after setup MiB", "%.0f", func(r gcResult) float64 { return float64(r.goMem) / (1 << 20) })
+		if s.headroom > 0 {
+			line("budget: GOMEMLIMIT + off-heap MiB", "%.0f", func(r gcResult) float64 { return float64(uint64(r.limit)+r.offHeap) / (1 << 20) })
+		}
+		line("peak RSS over the churn MiB", "%.0f", func(r gcResult) float64 { return float64(r.peakRSS) / (1 << 20) })
+		limited := func(r gcResult) bool { return r.limiter }
+		fmt.Printf("    %-44s %-24s %-24s\n", "GC CPU limiter engaged (runs)", fmt.Sprintf("%d of %d", count(off, limited), runs), fmt.Sprintf("%d of %d", count(on, limited), runs))
+	}
+}
+
+// mib formats a byte count in MiB ("none" for math.MaxInt64 and above).
+func mib(b uint64) string {
+	if b >= math.MaxInt64 {
+		return "none"
+	}
+	return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20))
 }
 
 // ringPeak runs workload (b) through a Cache of h and returns the heap's
@@ -320,7 +502,10 @@ func main() {
 	runs := flag.Int("runs", 7, "runs per figure (the median is printed)")
 	n := flag.Int("n", 2000000, "operations per run")
 	gc := flag.Bool("gc", true, "run workload (e)")
+	gcRuns := flag.Int("gcruns", 5, "runs per figure of workload (e) (-only gc uses -runs)")
 	objects := flag.Int("objects", 10_000_000, "objects held in workload (e)")
+	churn := flag.Int64("churn", 4<<30, "bytes of Go garbage churned in workload (e)")
+	headroom := flag.Int64("headroom", 256<<20, "workload (e)'s memory-limited setting: GOMEMLIMIT is the Go memory after setup plus this many bytes")
 	only := flag.String("only", "", "run only this workload of vmkit (pairs, cachepairs, ring, ringpeak, realloc, larson1, larson2 (on Caches), plarson1, plarson2 (package-level), gc), for profiling")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	flag.Parse()
@@ -332,6 +517,14 @@ func main() {
 		}
 		pprof.StartCPUProfile(f)
 		defer pprof.StopCPUProfile()
+	}
+	settings := []gcSetting{
+		{name: "GOGC=100", gogc: 100},
+		{name: fmt.Sprintf("GOGC=off, GOMEMLIMIT=Go memory+%s", mib(uint64(*headroom))), gogc: -1, headroom: *headroom},
+	}
+	if *only == "gc" {
+		gcReport(*runs, *objects, *churn, settings, true)
+		return
 	}
 	if *only != "" {
 		for range *runs {
@@ -362,10 +555,6 @@ func main() {
 				h.Close()
 				fmt.Printf("ring footprint %.3f (over usable %.3f)\n", ratio, usable)
 				continue
-			case "gc":
-				fOff, pOff, cOff := gcRun(true, *objects, 4<<30, false)
-				fOn, pOn, cOn := gcRun(false, *objects, 4<<30, false)
-				fmt.Printf("gc off %.4f (%v, %v/cycle) on %.4f (%v, %v/cycle)\n", fOff, pOff, cOff, fOn, pOn, cOn)
 			}
 			fmt.Printf("%s %.1f ns/op\n", *only, v)
 		}
@@ -503,26 +692,7 @@ func main() {
 	fmt.Printf("\n(b) footprint at the end of the ring, fresh heap: mapped/live (requested bytes): glibc C %.3f (mallinfo2 arena+hblkhd), vmkit Cache %.3f (Info Arena+Hblkhd); vmkit mapped/usable bytes %.3f\n",
 		median(cres["ringpeak"]), median(peakRatio), median(peakUsable))
 	if *gc {
-		for _, limited := range []bool{false, true} {
-			// Three runs each; the medians are printed.
-			var v [6][]float64
-			for range 3 {
-				debug.FreeOSMemory()
-				f, p, c := gcRun(true, *objects, 4<<30, limited)
-				v[0], v[1], v[2] = append(v[0], f), append(v[1], p), append(v[2], c)
-				debug.FreeOSMemory()
-				f, p, c = gcRun(false, *objects, 4<<30, limited)
-				v[3], v[4], v[5] = append(v[3], f), append(v[4], p), append(v[5], c)
-			}
-			fOff, pOff, cOff := median(v[0]), median(v[1]), median(v[2])
-			fOn, pOn, cOn := median(v[3]), median(v[4]), median(v[5])
-			how := "GOGC=100"
-			if limited {
-				how = "GOGC=off, GOMEMLIMIT=live+256MiB"
-			}
-			fmt.Printf("(e) %d objects of 64 B held, 4 GiB of Go garbage churned (%s): GC CPU fraction (idle marking excluded) off-heap %.4f vs Go heap %.4f (%.3fx);\n    GC CPU per cycle %s vs %s (%.3fx); longest pause (histogram bucket) %s vs %s\n",
-				*objects, how, fOff, fOn, fOff/fOn, time.Duration(cOff*1e9), time.Duration(cOn*1e9), cOff/cOn, time.Duration(pOff*1e9), time.Duration(pOn*1e9))
-		}
+		gcReport(*gcRuns, *objects, *churn, settings, false)
 	}
 }
 
