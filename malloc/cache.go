@@ -187,11 +187,15 @@ func (c *Cache) Free(b []byte) error {
 	cs := c.st
 	if g := granule(p - c.rbase); g < c.rgran && cs.mode == 0 {
 		st := c.rstate + g
-		s := *(*uint8)(ptr(st))
-		if s&slotMask == slotUsed {
-			bn := &cs.bins[s&classMask]
+		// The class is taken from b's capacity, which Malloc set to the
+		// requested size, so that the bin's address does not wait for the
+		// state byte; the state byte must then agree, or b was resliced to
+		// another capacity (or is not a used block) and freeOther decides.
+		cl := sizeClass(cap(b))
+		bn := &cs.bins[cl&classMask]
+		if s := *(*uint8)(ptr(st)); s == slotUsed|cl {
 			if n := bn.n; n < bn.max {
-				*(*uint8)(ptr(st)) = s ^ (slotUsed | slotCached)
+				*(*uint8)(ptr(st)) = slotCached | cl
 				bn.ent[n] = entry{p, st}
 				bn.n = n + 1
 				return nil
@@ -206,7 +210,17 @@ func (c *Cache) Free(b []byte) error {
 // path once more, and a block of the remembered region of another arena
 // joins the queue that sends such blocks home, before the slow path.
 func (c *Cache) freeOther(p uintptr) error {
-	if g := granule(p - c.rbase); g >= c.rgran {
+	g := granule(p - c.rbase)
+	if g < c.rgran && c.st.mode == 0 {
+		// In the remembered region, with a class that b's capacity did not
+		// give, or a full bin: the state byte names the class.
+		st := c.rstate + g
+		if s := *(*uint8)(ptr(st)); s&slotMask == slotUsed {
+			c.put(p, st, s)
+			return nil
+		}
+	}
+	if g >= c.rgran {
 		if off := p - c.fbase; off>>4 < c.fgran {
 			if g := granule(off); g < c.fgran && c.st.mode == 0 {
 				st := c.fstate + g

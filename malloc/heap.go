@@ -453,22 +453,42 @@ func (h *Heap) Free(b []byte) error {
 				g = sh.remember(h, p)
 			}
 			if g < sh.rgran && sh.mode == 0 {
+				// The class comes from b's capacity, as in Cache.Free.
 				st := sh.rstate + g
+				cl := sizeClass(cap(b))
+				bn := &sh.bins[cl&classMask]
 				s := *(*uint8)(ptr(st))
-				if s&slotMask == slotUsed {
-					bn := &sh.bins[s&classMask]
+				if s == slotUsed|cl {
 					if n := bn.n; n < bn.max {
-						*(*uint8)(ptr(st)) = s ^ (slotUsed | slotCached)
+						*(*uint8)(ptr(st)) = slotCached | cl
 						bn.ent[n] = entry{p, st}
 						bn.n = n + 1
 						procUnpin()
 						return nil
 					}
+				} else if s&slotMask == slotUsed {
+					return h.freeResliced(sh, p, st, s)
 				}
 			}
 		}
 		procUnpin()
 	}
+	return h.freeSlow(p, nil)
+}
+
+// freeResliced caches the used block p, whose state byte at st is s, in the
+// per-P cache sh when its bin has room: Free's fast path for a block whose
+// capacity does not give its class. It runs pinned to sh's P and unpins.
+func (h *Heap) freeResliced(sh *cacheState, p, st uintptr, s uint8) error {
+	bn := &sh.bins[s&classMask]
+	if n := bn.n; n < bn.max {
+		*(*uint8)(ptr(st)) = s ^ (slotUsed | slotCached)
+		bn.ent[n] = entry{p, st}
+		bn.n = n + 1
+		procUnpin()
+		return nil
+	}
+	procUnpin()
 	return h.freeSlow(p, nil)
 }
 

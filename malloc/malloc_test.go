@@ -237,6 +237,74 @@ func TestDoubleFreeEveryTime(t *testing.T) {
 	mustCheck(t, h)
 }
 
+// TestFreeResliced frees blocks through slices whose capacity is not the
+// requested size: the fast paths take the class from the capacity, so each
+// of these must still land in the right bin (Check verifies every cached
+// block's class) and be handed out again.
+func TestFreeResliced(t *testing.T) {
+	h := newHeap(t, malloc.Options{})
+	c := h.NewCache()
+	defer c.Close()
+	reslices := map[string]func([]byte) []byte{
+		"len 0":           func(b []byte) []byte { return b[:0] },
+		"cap 0":           func(b []byte) []byte { return b[:0:0] },
+		"cap 1":           func(b []byte) []byte { return b[:1:1] },
+		"cap of class 16": func(b []byte) []byte { return b[:16:16] },
+		"cap one less":    func(b []byte) []byte { return b[: len(b)-1 : len(b)-1] },
+		"unsafe free":     nil,
+	}
+	frees := map[string]struct {
+		malloc func(int) ([]byte, error)
+		free   func([]byte) error
+		ufree  func(unsafe.Pointer) error
+	}{
+		"cache": {c.Malloc, c.Free, c.UnsafeFree},
+		"heap":  {h.Malloc, h.Free, h.UnsafeFree},
+	}
+	for fname, f := range frees {
+		for rname, re := range reslices {
+			t.Run(fname+"/"+rname, func(t *testing.T) {
+				usable := map[uintptr]int{} // block -> its usable size when first handed out
+				for _, size := range []int{17, 100, 1000, 1024, 3000, 16384} {
+					for range 100 {
+						b, err := f.malloc(size)
+						if err != nil {
+							t.Fatal(err)
+						}
+						if _, ok := usable[addr(b)]; !ok {
+							usable[addr(b)] = h.UsableSize(b)
+						}
+						if re == nil {
+							err = f.ufree(unsafe.Pointer(unsafe.SliceData(b)))
+						} else {
+							err = f.free(re(b))
+						}
+						if err != nil {
+							t.Fatalf("size %d: free: %v", size, err)
+						}
+						if err := f.free(b); !errors.Is(err, malloc.ErrDoubleFree) {
+							t.Fatalf("size %d: second free gave %v, want ErrDoubleFree", size, err)
+						}
+					}
+					mustCheck(t, h)
+					// The blocks come back with their own size.
+					b, err := f.malloc(size)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if u, ok := usable[addr(b)]; ok && u != h.UsableSize(b) {
+						t.Fatalf("a block of %d usable bytes came back with %d", u, h.UsableSize(b))
+					}
+					if err := f.free(b); err != nil {
+						t.Fatal(err)
+					}
+				}
+				mustCheck(t, h)
+			})
+		}
+	}
+}
+
 func TestRealloc(t *testing.T) {
 	h := newHeap(t, malloc.Options{})
 	b, err := h.Realloc(nil, 10)
