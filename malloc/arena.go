@@ -60,21 +60,25 @@ type arena struct {
 	// Under mu, collect sorts them by class into ret; refill hands them out
 	// again as they are, still marked cached, without touching their spans.
 	returned atomic.Pointer[retBatch]
+	pending  atomic.Int64 // blocks in returned
 	ret      [numClasses][]entry
-	nret     int
+	nret     int // blocks in ret, at most retMax
 }
 
-// A retBatch carries blocks of one arena home; it is immutable once pushed.
+// A retBatch carries blocks of one arena home, with their classes (so that
+// the arena need not read the blocks' state bytes, which the freeing
+// goroutine wrote last); it is immutable once pushed.
 type retBatch struct {
 	next *retBatch
 	n    int
 	ent  [binMax]entry
+	cls  [binMax]uint8
 }
 
 var retPool = sync.Pool{New: func() any { return new(retBatch) }}
 
-// retMax bounds the blocks an arena keeps in ret; above it, collect gives
-// the excess back to the spans.
+// retMax bounds the blocks an arena keeps in ret, and those waiting in its
+// returned stack; above it, blocks go back to their spans.
 const retMax = 4096
 
 // push adds a batch to the returned stack.
@@ -89,25 +93,24 @@ func (a *arena) push(b *retBatch) {
 }
 
 // collect moves the returned batches into ret. a.mu is held.
+// Blocks beyond retMax go back to their spans.
 func (a *arena) collect() {
 	l := a.returned.Swap(nil)
 	for l != nil {
-		for _, e := range l.ent[:l.n] {
-			cl := *(*uint8)(ptr(e.st)) & classMask
+		a.pending.Add(-int64(l.n))
+		for i, e := range l.ent[:l.n] {
+			if a.nret >= retMax {
+				a.giveBack(l.ent[i:l.n])
+				break
+			}
+			cl := l.cls[i]
 			a.ret[cl] = append(a.ret[cl], e)
+			a.nret++
 		}
-		a.nret += l.n
 		next := l.next
 		l.next = nil
 		retPool.Put(l)
 		l = next
-	}
-	for cl := 1; a.nret > retMax && cl < numClasses; cl++ {
-		if k := len(a.ret[cl]); k > 0 {
-			a.giveBack(a.ret[cl])
-			a.ret[cl] = a.ret[cl][:0]
-			a.nret -= k
-		}
 	}
 }
 

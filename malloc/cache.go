@@ -66,6 +66,7 @@ type cacheState struct {
 	// goroutines of one arena.
 	nremote uint32
 	remote  [binMax]entry
+	rcls    [binMax]uint8 // the class of each block in remote
 	// mode mirrors Heap.mode for the fast paths (see Heap.setMode).
 	mode uint32
 }
@@ -368,12 +369,35 @@ func (c *Cache) take(cl uint8) (uintptr, error) {
 // queues it to go home, sending the queue when it is full.
 func (st *cacheState) putRemote(h *Heap, p, sp uintptr, s uint8) {
 	*(*uint8)(ptr(sp)) = s ^ (slotUsed | slotCached)
-	st.remote[st.nremote&(binMax-1)] = entry{p, sp}
-	st.nremote++
-	if st.nremote == binMax {
-		h.sendHome(st.remote[:])
+	if st.queueRemote(p, sp, s&classMask) {
+		h.sendHome(st.remote[:], st.rcls[:])
 		st.nremote = 0
 	}
+}
+
+// queueRemote appends the block p of class cl, whose state byte at sp the
+// caller has marked cached, to the queue of other arenas' blocks, and
+// reports whether the queue is now full.
+func (st *cacheState) queueRemote(p, sp uintptr, cl uint8) bool {
+	i := st.nremote & (binMax - 1)
+	st.remote[i] = entry{p, sp}
+	st.rcls[i] = cl
+	st.nremote++
+	return st.nremote == binMax
+}
+
+// homeBatch is a copy of a full remote queue, taken while pinned to a P
+// and sent home after unpinning.
+type homeBatch struct {
+	ent [binMax]entry
+	cls [binMax]uint8
+}
+
+// take copies st's full remote queue into b and empties it.
+func (b *homeBatch) take(st *cacheState) {
+	b.ent = st.remote
+	b.cls = st.rcls
+	st.nremote = 0
 }
 
 // put caches the used small block p, whose state byte is at st, flushing

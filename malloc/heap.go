@@ -293,24 +293,37 @@ func (h *Heap) giveBack(es []entry) {
 	}
 }
 
-// sendHome sends cached blocks to the returned stacks of their arenas, for
-// caches of those arenas to reuse (see arena.returned). No lock is taken.
-func (h *Heap) sendHome(es []entry) {
+// sendHome sends cached blocks, whose classes are cls, to the returned
+// stacks of their arenas, for caches of those arenas to reuse (see
+// arena.returned). No lock is taken, unless an arena has retMax blocks
+// waiting already, as when its own goroutines stopped allocating: then the
+// blocks go straight back to their spans, so that the stack stays bounded.
+func (h *Heap) sendHome(es []entry, cls []uint8) {
 	for len(es) > 0 {
 		a := lookup(es[0].p).arena
 		b := retPool.Get().(*retBatch)
 		b.n = 0
-		rest := es[:0]
-		for _, e := range es {
+		k := 0
+		for i, e := range es {
 			if lookup(e.p).arena == a {
 				b.ent[b.n] = e
+				b.cls[b.n] = cls[i]
 				b.n++
 			} else {
-				rest = append(rest, e)
+				es[k], cls[k] = e, cls[i]
+				k++
 			}
 		}
-		a.push(b)
-		es = rest
+		if a.pending.Add(int64(b.n)) > retMax {
+			a.pending.Add(-int64(b.n))
+			a.mu.Lock()
+			a.giveBack(b.ent[:b.n])
+			a.mu.Unlock()
+			retPool.Put(b)
+		} else {
+			a.push(b)
+		}
+		es, cls = es[:k], cls[:k]
 	}
 }
 
@@ -501,17 +514,14 @@ func (h *Heap) freeForeign(sh *cacheState, p, g uintptr) error {
 		st := sh.fstate + g
 		if s := *(*uint8)(ptr(st)); s&slotMask == slotUsed {
 			*(*uint8)(ptr(st)) = s ^ (slotUsed | slotCached)
-			sh.remote[sh.nremote&(binMax-1)] = entry{p, st}
-			sh.nremote++
-			if sh.nremote < binMax {
+			if !sh.queueRemote(p, st, s&classMask) {
 				procUnpin()
 				return nil
 			}
-			var tmp [binMax]entry
-			copy(tmp[:], sh.remote[:])
-			sh.nremote = 0
+			var tmp homeBatch
+			tmp.take(sh)
 			procUnpin()
-			h.sendHome(tmp[:])
+			h.sendHome(tmp.ent[:], tmp.cls[:])
 			return nil
 		}
 	}
@@ -729,17 +739,14 @@ func (h *Heap) putSmall(p, st uintptr, s uint8, c *Cache, arenaID int) {
 	if uint(pid) < uint(len(h.shards)) && arenaID != int(h.shards[pid].arena) {
 		sh := h.shards[pid]
 		*(*uint8)(ptr(st)) = s ^ (slotUsed | slotCached)
-		sh.remote[sh.nremote&(binMax-1)] = entry{p, st}
-		sh.nremote++
-		if sh.nremote < binMax {
+		if !sh.queueRemote(p, st, cl) {
 			procUnpin()
 			return
 		}
-		var tmp [binMax]entry
-		copy(tmp[:], sh.remote[:])
-		sh.nremote = 0
+		var tmp homeBatch
+		tmp.take(sh)
 		procUnpin()
-		h.sendHome(tmp[:])
+		h.sendHome(tmp.ent[:], tmp.cls[:])
 		return
 	}
 	if uint(pid) >= uint(len(h.shards)) {

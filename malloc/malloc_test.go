@@ -738,6 +738,45 @@ func TestRemoteFreesGoHome(t *testing.T) {
 // Blocks allocated on one goroutine and freed through the heap's per-P
 // caches on another (so, mostly, through a P of another arena) are freed
 // once: interior pointers and, once all are free, second frees are refused.
+// TestRemoteFreesBounded frees many blocks of one arena through a cache of
+// another while the owner never allocates again: the blocks on their way
+// home must not pile up on the Go heap (the queue is bounded), and they
+// must all be free afterwards.
+func TestRemoteFreesBounded(t *testing.T) {
+	h := newHeap(t, malloc.Options{ArenaMax: 2})
+	a, b := h.NewCache(), h.NewCache() // arenas 0 and 1
+	defer a.Close()
+	defer b.Close()
+	const n = 400_000
+	bs := make([]unsafe.Pointer, n)
+	for i := range bs {
+		p, err := a.UnsafeMalloc(64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bs[i] = p
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for _, p := range bs {
+		if err := b.UnsafeFree(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	// Unbounded, the batches carrying the blocks home would hold about
+	// n*17 bytes (6.8 MB) of the Go heap.
+	if grew := int64(after.HeapAlloc) - int64(before.HeapAlloc); grew > 1<<20 {
+		t.Fatalf("the Go heap grew by %d bytes while %d blocks went home", grew, n)
+	}
+	mustCheck(t, h)
+	if s := h.Info(); s.Uordblks != 0 {
+		t.Fatalf("Uordblks %d with every block freed", s.Uordblks)
+	}
+}
+
 func TestCrossGoroutineHeapFrees(t *testing.T) {
 	if runtime.GOMAXPROCS(0) < 2 {
 		t.Skip("needs two Ps")
