@@ -8,72 +8,165 @@ import (
 )
 
 // Residency is the set of resident pages of a range, one bit per page, as
-// mincore(2) reports it. A 1 TiB range of 4 KiB pages costs 32 MiB of bits.
-// Page i is the i-th page of the range after rounding its start down to a
-// page boundary.
+// mincore(2) reports it. Page i is the i-th page of the range after rounding
+// its start down to a page boundary.
+//
+// The bits are kept in two levels. The range is cut into blocks of 512
+// pages (2 MiB of 4 KiB pages, one 64-byte cache line of bits). A summary
+// holds one 32-bit entry per block, saying whether the block is wholly
+// resident, wholly absent, or mixed; only a mixed block stores its 512 bits.
+// So a range that is all in RAM or all out of it costs the summary alone
+// (2 KiB for 1 GiB of 4 KiB pages), and the worst case, every block mixed,
+// costs the plain bit set plus 1/16 of it (34 MiB for 1 TiB rather than 32).
+// The summary is what Resident writes for a uniform block, so reading the
+// residency of a populated or untouched range allocates almost nothing.
+//
+// A Residency is a small handle: copies share the same pages, and a change
+// made through one (Set, or ResidentInto reusing it) is seen through all.
+// Reading methods (Len, Count, At, All, Runs, String) may run concurrently;
+// Set may not run concurrently with any other method on the same set. The
+// zero Residency is an empty set of no pages.
 type Residency struct {
-	words []uint64 // bit i%64 of words[i/64] is page i; bits at and past n are zero
-	n     int      // number of pages
+	s *residency // nil: no pages
 }
+
+// residency is the storage behind a Residency.
+type residency struct {
+	n int // number of pages
+	// blocks has one entry per block of blockPages pages (the last block
+	// may be short): blockNone, blockAll, or blockMixed+k when the block's
+	// bits are words[k*blockWords : (k+1)*blockWords].
+	blocks []uint32
+	// words holds the bit words of the mixed blocks, one slot of blockWords
+	// words each, in the order they were created (not necessarily page
+	// order): bit j%64 of word (j/64)%blockWords of a slot is page j of the
+	// block. Bits of pages at and past n are zero.
+	words []uint64
+}
+
+const (
+	blockShift = 9
+	blockPages = 1 << blockShift // pages per block: a multiple of 64
+	blockWords = blockPages / 64 // bit words per mixed block
+
+	blockNone  = 0 // no page of the block is resident
+	blockAll   = 1 // every page of the block (below n) is resident
+	blockMixed = 2 // entries from blockMixed up name a slot of words
+
+	// packChunk is how many words packVec packs at a time into a buffer on
+	// its stack before storing them: 16,384 pages, 2 KiB of stack.
+	packChunk = 256
+)
 
 // NewResidency returns a Residency of n pages, none resident. It is useful to
 // build a set by hand, for example to merge results.
 func NewResidency(n int) Residency {
-	if n < 0 {
-		n = 0
-	}
-	return Residency{words: make([]uint64, (n+63)/64), n: n}
+	var r Residency
+	r.reset(n)
+	return r
 }
 
-// reset makes r a set of n pages, reusing its storage when it is large
-// enough. The caller then writes every word (packVec does, bits past the
-// last page included, as next expects).
+// reset makes r a set of n pages, none resident, reusing its storage when
+// it is large enough. The caller then stores the bits of every page
+// (packVec), in page order for the best use of memory.
 func (r *Residency) reset(n int) {
-	w := (n + 63) / 64
-	if cap(r.words) >= w {
-		r.words = r.words[:w]
-	} else {
-		r.words = make([]uint64, w)
+	s := r.s
+	if n <= 0 {
+		if s != nil {
+			s.n, s.blocks, s.words = 0, s.blocks[:0], s.words[:0]
+		}
+		return
 	}
-	r.n = n
+	if s == nil {
+		s = new(residency)
+		r.s = s
+	}
+	nb := (n + blockPages - 1) >> blockShift
+	if cap(s.blocks) >= nb {
+		s.blocks = s.blocks[:nb]
+		clear(s.blocks)
+	} else {
+		s.blocks = make([]uint32, nb)
+	}
+	s.words = s.words[:0]
+	s.n = n
 }
 
 // Len is the number of pages in the range.
-func (r Residency) Len() int { return r.n }
+func (r Residency) Len() int {
+	if r.s == nil {
+		return 0
+	}
+	return r.s.n
+}
 
 // Count is the number of resident pages.
 func (r Residency) Count() int {
+	s := r.s
+	if s == nil {
+		return 0
+	}
 	c := 0
-	for _, w := range r.words {
-		c += bits.OnesCount64(w)
+	for b, st := range s.blocks {
+		switch {
+		case st == blockAll:
+			c += min(blockPages, s.n-b<<blockShift)
+		case st >= blockMixed:
+			for _, w := range s.slot(st) {
+				c += bits.OnesCount64(w)
+			}
+		}
 	}
 	return c
+}
+
+// slot returns the words of a mixed block whose summary entry is st.
+func (s *residency) slot(st uint32) []uint64 {
+	k := int(st-blockMixed) * blockWords
+	return s.words[k : k+blockWords : k+blockWords]
 }
 
 // At reports whether page i is resident. It panics when i is out of range,
 // like an index into a slice.
 func (r Residency) At(i int) bool {
-	if uint(i) >= uint(r.n) {
-		panic("mem: Residency.At(" + strconv.Itoa(i) + ") out of range [0, " + strconv.Itoa(r.n) + ")")
+	if uint(i) >= uint(r.Len()) {
+		panic("mem: Residency.At(" + strconv.Itoa(i) + ") out of range [0, " + strconv.Itoa(r.Len()) + ")")
 	}
-	return r.words[i>>6]&(1<<(uint(i)&63)) != 0
+	s := r.s
+	st := s.blocks[i>>blockShift]
+	if st < blockMixed {
+		return st == blockAll
+	}
+	return s.slot(st)[(i>>6)&(blockWords-1)]&(1<<(uint(i)&63)) != 0
 }
 
 // Set marks page i resident or not. It panics when i is out of range.
+// Marking a page of a uniform block gives the block its own bits, so Set
+// may allocate.
 func (r Residency) Set(i int, resident bool) {
-	if uint(i) >= uint(r.n) {
-		panic("mem: Residency.Set(" + strconv.Itoa(i) + ") out of range [0, " + strconv.Itoa(r.n) + ")")
+	if uint(i) >= uint(r.Len()) {
+		panic("mem: Residency.Set(" + strconv.Itoa(i) + ") out of range [0, " + strconv.Itoa(r.Len()) + ")")
 	}
+	s := r.s
+	b := i >> blockShift
+	st := s.blocks[b]
+	if st < blockMixed {
+		if (st == blockAll) == resident {
+			return
+		}
+		st = s.materialize(b)
+	}
+	w := &s.slot(st)[(i>>6)&(blockWords-1)]
 	if resident {
-		r.words[i>>6] |= 1 << (uint(i) & 63)
+		*w |= 1 << (uint(i) & 63)
 	} else {
-		r.words[i>>6] &^= 1 << (uint(i) & 63)
+		*w &^= 1 << (uint(i) & 63)
 	}
 }
 
 // All reports whether every page is resident. An empty range is all
 // resident.
-func (r Residency) All() bool { return r.Count() == r.n }
+func (r Residency) All() bool { return r.Count() == r.Len() }
 
 // Run is a maximal stretch of consecutive resident pages.
 type Run struct {
@@ -81,17 +174,19 @@ type Run struct {
 	Len   int // number of pages, at least 1
 }
 
-// Runs yields the resident runs in increasing order. It skips whole words of
-// absent pages, so a sparse set of a huge range iterates fast.
+// Runs yields the resident runs in increasing order. It steps over uniform
+// blocks whole and skips whole words of absent pages, so a sparse set of a
+// huge range iterates fast.
 func (r Residency) Runs() iter.Seq[Run] {
 	return func(yield func(Run) bool) {
+		n := r.Len()
 		i := 0
-		for i < r.n {
-			s := r.next(i, true)
-			if s >= r.n {
+		for i < n {
+			s := r.s.next(i, true)
+			if s >= n {
 				return
 			}
-			e := r.next(s, false)
+			e := r.s.next(s, false)
 			if !yield(Run{Start: s, Len: e - s}) {
 				return
 			}
@@ -100,45 +195,219 @@ func (r Residency) Runs() iter.Seq[Run] {
 	}
 }
 
-// next returns the first page index >= i whose bit equals want, or r.n.
-func (r Residency) next(i int, want bool) int {
-	for i < r.n {
-		w := r.words[i>>6]
-		if !want {
-			w = ^w
-		}
-		w >>= uint(i) & 63
-		if w != 0 {
-			j := i + bits.TrailingZeros64(w)
-			if j > r.n {
-				return r.n
+// next returns the first page index >= i whose bit equals want, or s.n.
+func (s *residency) next(i int, want bool) int {
+	for i < s.n {
+		b := i >> blockShift
+		st := s.blocks[b]
+		if st < blockMixed {
+			if (st == blockAll) == want {
+				return i
 			}
-			return j
+			i = (b + 1) << blockShift
+			continue
 		}
-		i = (i | 63) + 1
+		slot := s.slot(st)
+		for wi := (i >> 6) & (blockWords - 1); wi < blockWords; wi++ {
+			w := slot[wi]
+			if !want {
+				w = ^w
+			}
+			w >>= uint(i) & 63
+			if w != 0 {
+				return min(i+bits.TrailingZeros64(w), s.n)
+			}
+			i = (i | 63) + 1
+		}
 	}
-	return r.n
+	return s.n
 }
 
 // String summarises the set, such as "3/16 pages resident".
 func (r Residency) String() string {
-	return strconv.Itoa(r.Count()) + "/" + strconv.Itoa(r.n) + " pages resident"
+	return strconv.Itoa(r.Count()) + "/" + strconv.Itoa(r.Len()) + " pages resident"
 }
 
-// packVec turns mincore's one-byte-per-page vector into bits, starting at page
-// index first (a multiple of 64). Only bit 0 of each byte counts: the kernel
-// leaves the others undefined.
+// packVec stores mincore's one-byte-per-page vector as the bits of pages
+// first onward; first is a multiple of 64, and vec runs to the end of the
+// set or ends at a multiple of 64 pages. Only bit 0 of each byte counts: the
+// kernel leaves the others undefined. Whole blocks are packed and
+// classified in one pass (packBlocks) into a buffer on the stack, then only
+// the mixed ones are copied out: a uniform block costs one summary entry.
+// A block cut by the start or the end of vec, or by the end of the set,
+// takes the general path (store).
 func (r Residency) packVec(first int, vec []byte) {
-	words := r.words[first>>6:]
-	full := len(vec) / 64
-	packWords(words[:full], vec[:full*64])
-	if rest := vec[full*64:]; len(rest) > 0 {
-		var x uint64
-		for k, b := range rest {
-			x |= uint64(b&1) << k
+	s := r.s
+	var buf [packChunk]uint64
+	for len(vec) > 0 {
+		take := min(len(vec), packChunk*64)
+		if first&(blockPages-1) == 0 && take >= blockPages {
+			take &^= blockPages - 1
+			words := buf[:take/64]
+			all, none := packBlocks(words, vec[:take])
+			s.storeBlocks(first>>blockShift, words, all, none)
+		} else {
+			take = min(take, blockPages-first&(blockPages-1))
+			full := take / 64
+			packWords(buf[:full], vec[:full*64])
+			nw := full
+			if rest := vec[full*64 : take]; len(rest) > 0 {
+				var x uint64
+				for k, b := range rest {
+					x |= uint64(b&1) << k
+				}
+				buf[full] = x
+				nw++
+			}
+			s.store(first>>6, buf[:nw])
 		}
-		words[full] = x
+		first += take
+		vec = vec[take:]
 	}
+}
+
+// classifyBlocks is the classification of packBlocks in portable Go.
+func classifyBlocks(words []uint64) (all, none uint64) {
+	for j := range len(words) / blockWords {
+		or, and := uint64(0), ^uint64(0)
+		for _, w := range words[j*blockWords : (j+1)*blockWords] {
+			or |= w
+			and &= w
+		}
+		if and == ^uint64(0) {
+			all |= 1 << j
+		}
+		if or == 0 {
+			none |= 1 << j
+		}
+	}
+	return all, none
+}
+
+// storeBlocks stores whole blocks b0 onward from their packed words and
+// packBlocks' classification.
+func (s *residency) storeBlocks(b0 int, words []uint64, all, none uint64) {
+	blocks := s.blocks[b0 : b0+len(words)/blockWords]
+	every := ^uint64(0) >> (64 - uint(len(blocks)))
+	switch every {
+	case all:
+		for j := range blocks {
+			blocks[j] = blockAll
+		}
+		return
+	case none:
+		clear(blocks)
+		return
+	}
+	for j := range blocks {
+		switch {
+		case all&(1<<j) != 0:
+			blocks[j] = blockAll
+		case none&(1<<j) != 0:
+			blocks[j] = blockNone
+		default:
+			st := blocks[j]
+			if st < blockMixed {
+				st = s.newSlot(b0 + j)
+			}
+			copy(s.slot(st), words[j*blockWords:(j+1)*blockWords])
+		}
+	}
+}
+
+// store writes the bit words src as words w0 onward of the set. Bits of
+// src past the last page must be zero.
+func (s *residency) store(w0 int, src []uint64) {
+	nwords := (s.n + 63) >> 6
+	tail := ^uint64(0) // valid bits of the last word of the set
+	if s.n&63 != 0 {
+		tail = 1<<(uint(s.n)&63) - 1
+	}
+	for len(src) > 0 {
+		b := w0 / blockWords
+		off := w0 % blockWords
+		end := min((b+1)*blockWords, nwords) // word index past the block's last
+		k := min(end-w0, len(src))
+		part := src[:k]
+		st := s.blocks[b]
+		if off == 0 && w0+k == end {
+			// The whole block: summarise it if it is uniform.
+			or, and := uint64(0), ^uint64(0)
+			for _, w := range part {
+				or |= w
+				and &= w
+			}
+			if end == nwords {
+				and |= ^tail // pages past n count as resident here
+			}
+			switch {
+			case or == 0:
+				s.blocks[b] = blockNone
+			case and == ^uint64(0):
+				s.blocks[b] = blockAll
+			default:
+				if st < blockMixed {
+					st = s.newSlot(b)
+				}
+				slot := s.slot(st)
+				copy(slot, part)
+				clear(slot[k:])
+			}
+		} else {
+			// Part of a block: give it its own bits and write those.
+			if st < blockMixed {
+				st = s.materialize(b)
+			}
+			copy(s.slot(st)[off:], part)
+		}
+		w0 += k
+		src = src[k:]
+	}
+}
+
+// materialize gives uniform block b a slot of words holding its current
+// bits and returns its new summary entry.
+func (s *residency) materialize(b int) uint32 {
+	all := s.blocks[b] == blockAll
+	st := s.newSlot(b)
+	slot := s.slot(st)
+	clear(slot)
+	if all {
+		nwords := (s.n + 63) >> 6
+		for j := range slot {
+			switch w := b*blockWords + j; {
+			case w < nwords-1:
+				slot[j] = ^uint64(0)
+			case w == nwords-1:
+				slot[j] = ^uint64(0) >> (uint(-s.n) & 63)
+			}
+		}
+	}
+	return st
+}
+
+// newSlot appends a slot of words (contents undefined) for block b, marks
+// the block mixed, and returns its summary entry. When the storage must
+// grow it guesses the final number of mixed blocks from the share of
+// mixed blocks up to b, so a set filled in page order grows in a few steps
+// and never beyond the size of a plain bit set.
+func (s *residency) newSlot(b int) uint32 {
+	k := len(s.words) / blockWords
+	if uint64(k) > uint64(^uint32(0)-blockMixed) {
+		panic("mem: Residency has more mixed blocks than it can index")
+	}
+	if need := len(s.words) + blockWords; need > cap(s.words) {
+		total := len(s.blocks) * blockWords
+		guess := int(uint64(k+1)*uint64(len(s.blocks))/uint64(b+1)) * blockWords
+		c := min(max(2*cap(s.words), guess, 4*blockWords), total)
+		w := make([]uint64, len(s.words), max(c, need))
+		copy(w, s.words)
+		s.words = w
+	}
+	s.words = s.words[:len(s.words)+blockWords]
+	st := uint32(blockMixed + k)
+	s.blocks[b] = st
+	return st
 }
 
 // packWordsGeneric is packWords in portable Go: eight multiplications per
