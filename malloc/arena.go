@@ -4,6 +4,7 @@ import (
 	"math/bits"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 // Slot states: one byte per 16 bytes of a region, at the granule where a
@@ -21,19 +22,42 @@ const (
 // are either handed out (slotUsed), parked in a cache (slotCached) or free in
 // the span (slotFree); slots at or above fresh have never been handed out
 // and have state 0. Fields are guarded by the arena's mutex.
+//
+// A span holds no Go pointers: its region and its neighbours in the partial
+// list are kept as addresses, so that the records, which grow with the
+// off-heap memory (one per page or few pages of small blocks), live in
+// chunks the garbage collector never scans (see arena.spanChunks). The
+// region is kept alive by arena.regions, the chunks by arena.spanChunks,
+// and the Go heap does not move objects.
 type span struct {
-	r      *region
+	rp     uintptr // the *region
 	base   uintptr
 	page   int32
 	class  uint8
 	nslots int32
-	nfree  int32 // slots in state slotFree or never handed out
-	fresh  int32 // slots [fresh, nslots) have never been handed out
-	scan   int32 // where the next search for a slotFree slot starts
-	next   *span // in the arena's partial list of this class
-	prev   *span
-	linked bool // in the partial list
+	nfree  int32   // slots in state slotFree or never handed out
+	fresh  int32   // slots [fresh, nslots) have never been handed out
+	scan   int32   // where the next search for a slotFree slot starts
+	nx, pv uintptr // the next and previous *span in the arena's partial list of this class
+	linked bool    // in the partial list
 }
+
+// spanChunkLen is the number of span records allocated at once.
+const spanChunkLen = 256
+
+// region is the region the span is in.
+func (s *span) region() *region { return (*region)(ptr(s.rp)) }
+
+// next is the next span in the partial list, or nil.
+func (s *span) next() *span { return (*span)(ptr(s.nx)) }
+
+// prev is the previous span in the partial list, or nil.
+func (s *span) prev() *span { return (*span)(ptr(s.pv)) }
+
+// spanAddr is s's address, 0 for nil; spanAt is its inverse.
+func spanAddr(s *span) uintptr { return uintptr(unsafe.Pointer(s)) }
+
+func spanAt(a uintptr) *span { return (*span)(ptr(a)) }
 
 // An arena serves one group of caches: it owns regions, and in them the
 // spans of small blocks and the mid-size chunks. One mutex guards it all;
@@ -45,6 +69,11 @@ type arena struct {
 	regions []*region
 	partial [numClasses]*span // spans with free slots, by class
 	spare   []*span           // span records for reuse
+	// spanChunks holds every span record of the arena: pointer-free
+	// memory, which the garbage collector does not scan. spanChunk is the
+	// unused rest of the last one.
+	spanChunks [][]span
+	spanChunk  []span
 
 	slots     [numClasses]int64 // slots in spans, by class
 	freeSlots [numClasses]int64 // slots free in spans (slotFree or fresh)
@@ -175,13 +204,18 @@ func (a *arena) newSpan(cl uint8) (*span, error) {
 		a.spare = a.spare[:n-1]
 		*s = span{}
 	} else {
-		s = new(span)
+		if len(a.spanChunk) == 0 {
+			a.spanChunk = make([]span, spanChunkLen)
+			a.spanChunks = append(a.spanChunks, a.spanChunk)
+		}
+		s = &a.spanChunk[0]
+		a.spanChunk = a.spanChunk[1:]
 	}
-	s.r, s.page, s.class, s.base = r, pg, cl, r.addr(pg)
+	s.rp, s.page, s.class, s.base = uintptr(unsafe.Pointer(r)), pg, cl, r.addr(pg)
 	s.nslots = int32(classSlots[cl])
 	s.nfree = s.nslots
 	for i := pg; i < pg+np; i++ {
-		r.spans[i] = s
+		r.spans[i] = spanAddr(s)
 	}
 	clear(bytesAt(a.stateOf(r, s.base), int(np)<<(pageShift-4)))
 	r.spanPages += int64(np)
@@ -194,41 +228,42 @@ func (a *arena) newSpan(cl uint8) (*span, error) {
 }
 
 func (a *arena) link(s *span) {
-	s.prev = nil
-	s.next = a.partial[s.class]
-	if s.next != nil {
-		s.next.prev = s
+	s.pv = 0
+	n := a.partial[s.class]
+	s.nx = spanAddr(n)
+	if n != nil {
+		n.pv = spanAddr(s)
 	}
 	a.partial[s.class] = s
 	s.linked = true
 }
 
 func (a *arena) unlink(s *span) {
-	if s.prev != nil {
-		s.prev.next = s.next
+	if p := s.prev(); p != nil {
+		p.nx = s.nx
 	} else {
-		a.partial[s.class] = s.next
+		a.partial[s.class] = s.next()
 	}
-	if s.next != nil {
-		s.next.prev = s.prev
+	if n := s.next(); n != nil {
+		n.pv = s.pv
 	}
-	s.next, s.prev, s.linked = nil, nil, false
+	s.nx, s.pv, s.linked = 0, 0, false
 }
 
 // releaseSpan gives an empty span's pages back to its region.
 func (a *arena) releaseSpan(s *span) {
 	a.unlink(s)
-	r := s.r
+	r := s.region()
 	np := int32(classPages[s.class])
 	for i := s.page; i < s.page+np; i++ {
-		r.spans[i] = nil
+		r.spans[i] = 0
 	}
 	r.spanPages -= int64(np)
 	a.slots[s.class] -= int64(s.nslots)
 	a.freeSlots[s.class] -= int64(s.nslots)
 	a.nspans--
 	a.freeChunk(r, s.page)
-	s.r = nil
+	s.rp = 0
 	a.spare = append(a.spare, s)
 }
 
@@ -258,7 +293,7 @@ func (a *arena) refill(cl uint8, out []entry) (n int, spare int64, err error) {
 				return n, a.freeSlots[cl] + int64(len(a.ret[cl])), err
 			}
 		}
-		r := s.r
+		r := s.region()
 		if s.nfree == s.nslots {
 			a.empty[cl]--
 		}
@@ -289,7 +324,7 @@ func (a *arena) refill(cl uint8, out []entry) (n int, spare int64, err error) {
 // last search stopped: only slot starts have nonzero states, and a free
 // slot is the only state with both top bits set.
 func (a *arena) findFree(s *span, size uintptr) uintptr {
-	st0 := a.stateOf(s.r, s.base)
+	st0 := a.stateOf(s.region(), s.base)
 	end := uintptr(s.fresh-1)*size>>4 + 1 // granules that hold handed-out slots
 	words := (end + 7) / 8
 	start := uintptr(s.scan) / 8
@@ -313,7 +348,7 @@ func (a *arena) findFree(s *span, size uintptr) uintptr {
 func (a *arena) giveBack(es []entry) {
 	for _, e := range es {
 		r := lookup(e.p)
-		s := r.spans[r.pageOf(e.p)]
+		s := spanAt(r.spans[r.pageOf(e.p)])
 		*(*uint8)(ptr(e.st)) = slotFree | s.class
 		s.nfree++
 		a.freeSlots[s.class]++

@@ -252,12 +252,12 @@ func (a *arena) check(corrupt func(string, ...any) error, cachedStates *int64) e
 				midPages += int64(n)
 				midBlocks++
 			case pageSpan:
-				s := r.spans[pg]
-				if s == nil || s.page != pg || s.r != r || int32(classPages[s.class]) != n {
+				s := spanAt(r.spans[pg])
+				if s == nil || s.page != pg || s.region() != r || int32(classPages[s.class]) != n {
 					return corrupt("region %#x page %d: span record disagrees with its chunk", r.base, pg)
 				}
 				for i := pg; i < pg+n; i++ {
-					if r.spans[i] != s {
+					if spanAt(r.spans[i]) != s {
 						return corrupt("region %#x page %d: page not mapped to its span", r.base, i)
 					}
 				}
@@ -273,7 +273,7 @@ func (a *arena) check(corrupt func(string, ...any) error, cachedStates *int64) e
 			}
 			if k != pageSpan {
 				for i := pg; i < pg+n; i++ {
-					if r.spans[i] != nil {
+					if r.spans[i] != 0 {
 						return corrupt("region %#x page %d: a span record on a page of kind %d", r.base, i, k)
 					}
 				}
@@ -318,8 +318,8 @@ func (a *arena) check(corrupt func(string, ...any) error, cachedStates *int64) e
 			return corrupt("arena %d class %d: %d slots %d free by walk, %d and %d by count", a.id, cl, slots[cl], freeSlots[cl], a.slots[cl], a.freeSlots[cl])
 		}
 		empty := int32(0)
-		for s := a.partial[cl]; s != nil; s = s.next {
-			if s.class != uint8(cl) || s.nfree == 0 || !s.linked || s.r == nil {
+		for s := a.partial[cl]; s != nil; s = s.next() {
+			if s.class != uint8(cl) || s.nfree == 0 || !s.linked || s.rp == 0 {
 				return corrupt("arena %d class %d: a span in the partial list is full or foreign", a.id, cl)
 			}
 			if s.nfree == s.nslots {
@@ -337,7 +337,7 @@ func (a *arena) check(corrupt func(string, ...any) error, cachedStates *int64) e
 }
 
 func (a *arena) checkSpan(s *span, corrupt func(string, ...any) error, cachedStates *int64) error {
-	r := s.r
+	r := s.region()
 	size := uintptr(classSize[s.class])
 	var free int32
 	next := s.base // next slot start

@@ -63,6 +63,10 @@
 //     length at a chunk's first and last page, bin links of free chunks, the
 //     span of each span page) and, in a separate mapping, one state byte per
 //     16 bytes of the region.
+//   - Span records, one per span, in chunks of 256 on the Go heap. They hold
+//     addresses rather than Go pointers, as do the page-to-span slices, so
+//     the collector does not scan them: bookkeeping that grows with the
+//     off-heap memory adds nothing to the work of a garbage collection.
 //   - Caches are mapped outside the Go heap too (see below): the collector
 //     scans none of this, and per-block metadata costs it nothing.
 //
@@ -97,7 +101,8 @@
 //     mark its state used, return it. No lock, no atomic, no allocation.
 //  3. Otherwise (slow path): refill the stack from the arena's partial
 //     spans (or a new span) under the arena lock, a quarter of the free
-//     blocks of the class that the arena holds, between 4 and 16; or serve
+//     blocks of the class that the arena holds, between 4 and half the
+//     stack; or serve
 //     a mid-size or large request from the arena or a mapping.
 //
 // For Cache.Free(b):
@@ -106,17 +111,22 @@
 //     subtraction and compare), else through the address map. A region of
 //     another arena is remembered apart: a used block in it is marked
 //     cached and queued to go home (step 3) without the address map.
-//  2. b is 16-byte aligned and its state byte says used, and the class's
-//     stack has room: mark it cached and push it.
+//  2. b is 16-byte aligned, its state byte says used with the class that
+//     cap(b) gives (Malloc sets the capacity to the request, so the stack's
+//     address is known before the state byte arrives), and the class's
+//     stack has room: mark it cached and push it. A slice resliced to
+//     another capacity takes the class from the state byte instead.
 //  3. Otherwise (slow path): flush the older half of a full stack to the
 //     arena; or, for a small block of another arena (freed by a goroutine
 //     other than the one that allocated it), mark it cached and queue it.
-//     A full queue goes home in batches of 64 pushed on a lock-free stack
-//     of the block's arena, whose caches take them back, still marked
-//     cached, at their next refill: the freeing goroutine takes no lock of
-//     the other arena, and the blocks' memory stays with the goroutines of
-//     their arena. Or validate and free a mid-size or large block; or
-//     report the error.
+//     A full queue goes home in batches of 64, with their classes, pushed
+//     on a lock-free stack of the block's arena, whose caches take them
+//     back, still marked cached, at their next refill: the freeing
+//     goroutine takes no lock of the other arena, and the blocks' memory
+//     stays with the goroutines of their arena. An arena with 4,096 blocks
+//     waiting (its goroutines no longer allocate) takes further ones back
+//     into their spans at once, so the queue stays bounded. Or validate and
+//     free a mid-size or large block; or report the error.
 //
 // The package-level functions and the methods of Heap are safe for
 // concurrent use with the same fast path: each P (GOMAXPROCS) has a cache,

@@ -838,7 +838,7 @@ func (h *Heap) free(op string, p uintptr, c *Cache) error {
 			a.giveBack([]entry{{p, st}})
 			return nil
 		}
-		sp := r.spans[pg]
+		sp := spanAt(r.spans[pg])
 		if (p-sp.base)%uintptr(classSize[sp.class]) == 0 {
 			return invalidPointer(op, p, "the block was never allocated")
 		}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/metrics"
 	"strings"
 	"sync"
 	"testing"
@@ -776,6 +777,47 @@ func TestRemoteFreesBounded(t *testing.T) {
 		t.Fatalf("Uordblks %d with every block freed", s.Uordblks)
 	}
 }
+
+// TestMetadataNotScanned allocates 64 MiB of small blocks and checks that
+// the allocator's bookkeeping for them adds next to nothing to the part of
+// the Go heap the garbage collector scans: the span records and the page
+// maps hold no Go pointers.
+func TestMetadataNotScanned(t *testing.T) {
+	h := newHeap(t, malloc.Options{})
+	c := h.NewCache()
+	defer c.Close()
+	scannable := func() uint64 {
+		runtime.GC()
+		s := []metrics.Sample{{Name: "/gc/scan/heap:bytes"}}
+		metrics.Read(s)
+		return s[0].Value.Uint64()
+	}
+	const n = 1 << 20
+	ps := make([]uintptr, n) // pointer-free, allocated before the first reading
+	before := scannable()
+	for i := range ps {
+		p, err := c.UnsafeMalloc(64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps[i] = uintptr(p)
+	}
+	after := scannable()
+	// With a Go pointer in each of the 16,384 span records, they alone
+	// would add over 1 MiB.
+	if grew := int64(after) - int64(before); grew > 256<<10 {
+		t.Fatalf("the scannable Go heap grew by %d bytes for %d small blocks", grew, n)
+	}
+	for _, p := range ps {
+		if err := c.UnsafeFree(ptrOf(p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustCheck(t, h)
+}
+
+// ptrOf turns an address of off-heap memory back into a pointer.
+func ptrOf(a uintptr) unsafe.Pointer { return *(*unsafe.Pointer)(unsafe.Pointer(&a)) }
 
 func TestCrossGoroutineHeapFrees(t *testing.T) {
 	if runtime.GOMAXPROCS(0) < 2 {

@@ -14,7 +14,7 @@ import (
 //	tail[pg]    at a chunk's last page: its length in pages, so that the
 //	            chunk below a freed one is found in O(1) for coalescing
 //	next, prev  at a free chunk's first page: its neighbours in its bin
-//	spans[pg]   for every page of a span: the span
+//	spans[pg]   for every page of a span: the span (its address: see span)
 //
 // Pages [0, top) are chunks that tile the range without gaps. Pages
 // [top, npages) are the top chunk: free, and clean above dirty. A freed chunk
@@ -37,7 +37,7 @@ type region struct {
 	tail  []int32
 	next  []int32
 	prev  []int32
-	spans []*span
+	spans []uintptr // see above; the *span as an address, so that the slice is not scanned
 
 	bins     [numBins]int32 // first page of each bin's list, or -1
 	nonempty [(numBins + 63) / 64]uint64
@@ -84,7 +84,7 @@ func newRegionMeta(r *region, npages int32) {
 	r.tail = make([]int32, npages)
 	r.next = make([]int32, npages)
 	r.prev = make([]int32, npages)
-	r.spans = make([]*span, npages)
+	r.spans = make([]uintptr, npages)
 	for i := range r.bins {
 		r.bins[i] = -1
 	}
