@@ -365,7 +365,9 @@ func (h *Heap) mapRegion(a *arena, size int64) (*region, error) {
 	if size > h.regionSize {
 		flags = 0
 	}
-	m, err := mem.Map(int(size+segSize), mem.Read|mem.Write, flags)
+	// Aligned to a segment, so the address map names it; MapAligned gives
+	// the slack of the alignment back to the system.
+	m, err := mem.MapAligned(int(size), segSize, mem.Read|mem.Write, flags)
 	if err != nil {
 		return nil, err
 	}
@@ -375,7 +377,7 @@ func (h *Heap) mapRegion(a *arena, size int64) (*region, error) {
 		return nil, err
 	}
 	r := &region{owner: h, arena: a, source: "mmap"}
-	r.base = (m.Addr() + segSize - 1) &^ (segSize - 1)
+	r.base = m.Addr()
 	r.state = sm.Addr()
 	newRegionMeta(r, int32(size>>pageShift))
 	r.release = func() error { return errors.Join(m.Close(), sm.Close()) }
