@@ -107,7 +107,19 @@ func larson{i}(n int, in, out chan []{a["T"]}) {{
 	for j := range r {{
 		r[j] = {f("malloc", n="sizes[j]")}
 	}}
-	batch := make([]{a["T"]}, 0, batchLen)
+	// Batch slices are recycled, as the C program mallocs and frees them
+	// with the allocator under test: the harness's own garbage would
+	// otherwise make the Go GC compete with the workers for the CPUs.
+	var spare [][]{a["T"]}
+	newBatch := func() []{a["T"]} {{
+		if k := len(spare); k > 0 {{
+			b := spare[k-1]
+			spare = spare[:k-1]
+			return b[:0]
+		}}
+		return make([]{a["T"]}, 0, batchLen)
+	}}
+	batch := newBatch()
 	j := 0
 	for i := 0; i < n; i++ {{
 		old := r[j]
@@ -126,18 +138,20 @@ func larson{i}(n int, in, out chan []{a["T"]}) {{
 		if len(batch) == batchLen {{
 			select {{
 			case out <- batch:
+				batch = newBatch()
 			default:
 				for _, b := range batch {{
 					{f("free", v="b")}
 				}}
+				batch = batch[:0]
 			}}
-			batch = make([]{a["T"]}, 0, batchLen)
 		}}
 		select {{
 		case got := <-in:
 			for _, b := range got {{
 				{f("free", v="b")}
 			}}
+			spare = append(spare, got)
 		default:
 		}}
 	}}

@@ -93,7 +93,19 @@ func larsonvmkitCache(n int, in, out chan [][]byte) {
 	for j := range r {
 		r[j] = must(c.Malloc(sizes[j]))
 	}
-	batch := make([][]byte, 0, batchLen)
+	// Batch slices are recycled, as the C program mallocs and frees them
+	// with the allocator under test: the harness's own garbage would
+	// otherwise make the Go GC compete with the workers for the CPUs.
+	var spare [][][]byte
+	newBatch := func() [][]byte {
+		if k := len(spare); k > 0 {
+			b := spare[k-1]
+			spare = spare[:k-1]
+			return b[:0]
+		}
+		return make([][]byte, 0, batchLen)
+	}
+	batch := newBatch()
 	j := 0
 	for i := 0; i < n; i++ {
 		old := r[j]
@@ -112,18 +124,20 @@ func larsonvmkitCache(n int, in, out chan [][]byte) {
 		if len(batch) == batchLen {
 			select {
 			case out <- batch:
+				batch = newBatch()
 			default:
 				for _, b := range batch {
 					c.Free(b)
 				}
+				batch = batch[:0]
 			}
-			batch = make([][]byte, 0, batchLen)
 		}
 		select {
 		case got := <-in:
 			for _, b := range got {
 				c.Free(b)
 			}
+			spare = append(spare, got)
 		default:
 		}
 	}
@@ -219,7 +233,19 @@ func larsonvmkit(n int, in, out chan [][]byte) {
 	for j := range r {
 		r[j] = must(malloc.Malloc(sizes[j]))
 	}
-	batch := make([][]byte, 0, batchLen)
+	// Batch slices are recycled, as the C program mallocs and frees them
+	// with the allocator under test: the harness's own garbage would
+	// otherwise make the Go GC compete with the workers for the CPUs.
+	var spare [][][]byte
+	newBatch := func() [][]byte {
+		if k := len(spare); k > 0 {
+			b := spare[k-1]
+			spare = spare[:k-1]
+			return b[:0]
+		}
+		return make([][]byte, 0, batchLen)
+	}
+	batch := newBatch()
 	j := 0
 	for i := 0; i < n; i++ {
 		old := r[j]
@@ -238,18 +264,20 @@ func larsonvmkit(n int, in, out chan [][]byte) {
 		if len(batch) == batchLen {
 			select {
 			case out <- batch:
+				batch = newBatch()
 			default:
 				for _, b := range batch {
 					malloc.Free(b)
 				}
+				batch = batch[:0]
 			}
-			batch = make([][]byte, 0, batchLen)
 		}
 		select {
 		case got := <-in:
 			for _, b := range got {
 				malloc.Free(b)
 			}
+			spare = append(spare, got)
 		default:
 		}
 	}
@@ -414,7 +442,19 @@ func larsonmoderncMutex(n int, in, out chan []uintptr) {
 	for j := range r {
 		r[j] = a.malloc(sizes[j])
 	}
-	batch := make([]uintptr, 0, batchLen)
+	// Batch slices are recycled, as the C program mallocs and frees them
+	// with the allocator under test: the harness's own garbage would
+	// otherwise make the Go GC compete with the workers for the CPUs.
+	var spare [][]uintptr
+	newBatch := func() []uintptr {
+		if k := len(spare); k > 0 {
+			b := spare[k-1]
+			spare = spare[:k-1]
+			return b[:0]
+		}
+		return make([]uintptr, 0, batchLen)
+	}
+	batch := newBatch()
 	j := 0
 	for i := 0; i < n; i++ {
 		old := r[j]
@@ -433,18 +473,20 @@ func larsonmoderncMutex(n int, in, out chan []uintptr) {
 		if len(batch) == batchLen {
 			select {
 			case out <- batch:
+				batch = newBatch()
 			default:
 				for _, b := range batch {
 					a.free(b)
 				}
+				batch = batch[:0]
 			}
-			batch = make([]uintptr, 0, batchLen)
 		}
 		select {
 		case got := <-in:
 			for _, b := range got {
 				a.free(b)
 			}
+			spare = append(spare, got)
 		default:
 		}
 	}
@@ -540,7 +582,19 @@ func larsoncgo(n int, in, out chan []unsafe.Pointer) {
 	for j := range r {
 		r[j] = cMalloc(sizes[j])
 	}
-	batch := make([]unsafe.Pointer, 0, batchLen)
+	// Batch slices are recycled, as the C program mallocs and frees them
+	// with the allocator under test: the harness's own garbage would
+	// otherwise make the Go GC compete with the workers for the CPUs.
+	var spare [][]unsafe.Pointer
+	newBatch := func() []unsafe.Pointer {
+		if k := len(spare); k > 0 {
+			b := spare[k-1]
+			spare = spare[:k-1]
+			return b[:0]
+		}
+		return make([]unsafe.Pointer, 0, batchLen)
+	}
+	batch := newBatch()
 	j := 0
 	for i := 0; i < n; i++ {
 		old := r[j]
@@ -559,18 +613,20 @@ func larsoncgo(n int, in, out chan []unsafe.Pointer) {
 		if len(batch) == batchLen {
 			select {
 			case out <- batch:
+				batch = newBatch()
 			default:
 				for _, b := range batch {
 					cFree(b)
 				}
+				batch = batch[:0]
 			}
-			batch = make([]unsafe.Pointer, 0, batchLen)
 		}
 		select {
 		case got := <-in:
 			for _, b := range got {
 				cFree(b)
 			}
+			spare = append(spare, got)
 		default:
 		}
 	}
@@ -669,7 +725,19 @@ func larsongoMake(n int, in, out chan [][]byte) {
 	for j := range r {
 		r[j] = make([]byte, sizes[j])
 	}
-	batch := make([][]byte, 0, batchLen)
+	// Batch slices are recycled, as the C program mallocs and frees them
+	// with the allocator under test: the harness's own garbage would
+	// otherwise make the Go GC compete with the workers for the CPUs.
+	var spare [][][]byte
+	newBatch := func() [][]byte {
+		if k := len(spare); k > 0 {
+			b := spare[k-1]
+			spare = spare[:k-1]
+			return b[:0]
+		}
+		return make([][]byte, 0, batchLen)
+	}
+	batch := newBatch()
 	j := 0
 	for i := 0; i < n; i++ {
 		old := r[j]
@@ -689,18 +757,20 @@ func larsongoMake(n int, in, out chan [][]byte) {
 		if len(batch) == batchLen {
 			select {
 			case out <- batch:
+				batch = newBatch()
 			default:
 				for _, b := range batch {
 					_ = b
 				}
+				batch = batch[:0]
 			}
-			batch = make([][]byte, 0, batchLen)
 		}
 		select {
 		case got := <-in:
 			for _, b := range got {
 				_ = b
 			}
+			spare = append(spare, got)
 		default:
 		}
 	}
