@@ -267,12 +267,14 @@ func (a *arena) releaseSpan(s *span) {
 	a.spare = append(a.spare, s)
 }
 
-// refill moves up to len(out) free blocks of class cl into out, marking them
-// cached, and returns how many it moved.
+// refill moves free blocks of class cl into out, marking them cached, and
+// returns how many it moved: every block of the class that other arenas'
+// goroutines sent home (see returned), up to len(out), and if there were
+// fewer than want of those, more from the spans, up to want in all.
 //
 // It also reports how many free blocks of the class the arena has left, for
 // the caller to size its next batch.
-func (a *arena) refill(cl uint8, out []entry) (n int, spare int64, err error) {
+func (a *arena) refill(cl uint8, out []entry, want int) (n int, spare int64, err error) {
 	size := uintptr(classSize[cl])
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -286,6 +288,7 @@ func (a *arena) refill(cl uint8, out []entry) (n int, spare int64, err error) {
 		a.nret -= k
 		n = k
 	}
+	out = out[:max(n, min(want, len(out)))]
 	for n < len(out) {
 		s := a.partial[cl]
 		if s == nil {

@@ -274,9 +274,21 @@ func (c *Cache) remember(p uintptr) uintptr {
 }
 
 // UnsafeMalloc is Malloc returning a bare pointer; see the package-level
-// UnsafeMalloc.
+// UnsafeMalloc. Its fast path is Malloc's.
 func (c *Cache) UnsafeMalloc(size int) (unsafe.Pointer, error) {
-	b, err := c.Malloc(size)
+	if uint(size) <= maxSmall {
+		cl := sizeClass(size)
+		st := c.st
+		bn := &st.bins[cl&classMask]
+		if n := bn.n; n > 0 && st.mode == 0 {
+			n--
+			bn.n = n
+			e := bn.ent[n]
+			*(*uint8)(ptr(e.st)) = slotUsed | cl
+			return ptr(e.p), nil
+		}
+	}
+	b, err := c.h.mallocSlow(size, c)
 	if err != nil {
 		return nil, err
 	}
@@ -284,8 +296,24 @@ func (c *Cache) UnsafeMalloc(size int) (unsafe.Pointer, error) {
 }
 
 // UnsafeFree frees a block by its pointer; see the package-level UnsafeFree.
+// Without a capacity to give the class, its fast path takes the class from
+// the block's state byte.
 func (c *Cache) UnsafeFree(p unsafe.Pointer) error {
-	return c.Free(unsafe.Slice((*byte)(p), 0))
+	a := uintptr(p)
+	cs := c.st
+	if g := granule(a - c.rbase); g < c.rgran && cs.mode == 0 {
+		st := c.rstate + g
+		if s := *(*uint8)(ptr(st)); s&slotMask == slotUsed {
+			bn := &cs.bins[s&classMask]
+			if n := bn.n; n < bn.max {
+				*(*uint8)(ptr(st)) = s ^ (slotUsed | slotCached)
+				bn.ent[n] = entry{a, st}
+				bn.n = n + 1
+				return nil
+			}
+		}
+	}
+	return c.freeOther(a)
 }
 
 // Calloc allocates count*size zeroed bytes; see the package-level Calloc.
@@ -352,7 +380,7 @@ func (c *Cache) take(cl uint8) (uintptr, error) {
 	bn := &c.st.bins[cl&classMask]
 	if bn.n == 0 {
 		want := max(min(bn.batch, bn.max), 1)
-		n, spare, err := c.h.arena(int(c.st.arena)).refill(cl, bn.ent[:want])
+		n, spare, err := c.h.arena(int(c.st.arena)).refill(cl, bn.ent[:want], int(want))
 		bn.n = uint32(n)
 		bn.adapt(spare)
 		if n == 0 {

@@ -4,6 +4,7 @@
 allocs = [
  # name, T, setup(per goroutine), teardown, malloc expr (n), touch stmt (v,x), free stmt (v), realloc expr (v,n), shared setup (global)
  dict(id="vmkitCache", name="vmkit Cache", T="[]byte", setup="c := malloc.NewCache()\n\tdefer c.Close()", malloc="must(c.Malloc({n}))", touch="{v}[0] = byte({x})", touchEnd="{v}[len({v})-1] = 1", free="c.Free({v})", realloc="must(c.Realloc({v}, {n}))", zero="nil"),
+ dict(id="vmkitCacheUnsafe", name="vmkit Cache unsafe", T="unsafe.Pointer", setup="c := malloc.NewCache()\n\tdefer c.Close()", malloc="mustU(c.UnsafeMalloc({n}))", touch="*(*byte)({v}) = byte({x})", free="c.UnsafeFree({v})", zero="nil", single=True, norealloc=True),
  dict(id="vmkit", name="vmkit", T="[]byte", setup="", malloc="must(malloc.Malloc({n}))", touch="{v}[0] = byte({x})", touchEnd="{v}[len({v})-1] = 1", free="malloc.Free({v})", realloc="must(malloc.Realloc({v}, {n}))", zero="nil"),
  dict(id="modernc", name="modernc", T="uintptr", setup="a := &memory.Allocator{}\n\tdefer a.Close()", malloc="mustP(a.UintptrMalloc({n}))", touch="*(*byte)(ptr({v})) = byte({x})", touchEnd="*(*byte)(unsafe.Add(ptr({v}), {n}-1)) = 1", free="a.UintptrFree({v})", realloc="mustP(a.UintptrRealloc({v}, {n}))", zero="0", single=True),
  dict(id="moderncMutex", name="modernc+mutex", T="uintptr", setup="a := sharedModernc", malloc="a.malloc({n})", touch="*(*byte)(ptr({v})) = byte({x})", touchEnd="*(*byte)(unsafe.Add(ptr({v}), {n}-1)) = 1", free="a.free({v})", realloc="a.realloc({v}, {n})", zero="0"),
@@ -78,6 +79,9 @@ func ring{i}(n int, peak func(live int64)) float64 {{
 	return ns
 }}
 
+''')
+    if not a.get("norealloc"):
+        out.append(f'''
 // realloc{i}: workload (d) on {a["name"]}; ns per realloc.
 func realloc{i}(n int) float64 {{
 	{a["setup"]}

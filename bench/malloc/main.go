@@ -83,6 +83,13 @@ func mustP(p uintptr, err error) uintptr {
 	return p
 }
 
+func mustU(p unsafe.Pointer, err error) unsafe.Pointer {
+	if err != nil {
+		panic(err)
+	}
+	return p
+}
+
 func grow(b []byte, n int) []byte {
 	nb := make([]byte, n)
 	copy(nb, b)
@@ -506,7 +513,7 @@ func main() {
 	objects := flag.Int("objects", 10_000_000, "objects held in workload (e)")
 	churn := flag.Int64("churn", 4<<30, "bytes of Go garbage churned in workload (e)")
 	headroom := flag.Int64("headroom", 256<<20, "workload (e)'s memory-limited setting: GOMEMLIMIT is the Go memory after setup plus this many bytes")
-	only := flag.String("only", "", "run only this workload of vmkit (pairs, cachepairs, ring, ringpeak, realloc, larson1, larson2 (on Caches), plarson1, plarson2 (package-level), gc), for profiling")
+	only := flag.String("only", "", "run only this workload of vmkit (pairs, cachepairs, ring, cachering, unsafepairs, unsafering, ringpeak, realloc, larson1, larson2 (on Caches), plarson1, plarson2 (package-level), gc) or of modernc (moderncpairs, moderncring), for profiling")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	flag.Parse()
 	if *cpuprofile != "" {
@@ -536,6 +543,16 @@ func main() {
 				v = pairsvmkitCache(*n)
 			case "ring":
 				v = ringvmkit(*n, nil)
+			case "cachering":
+				v = ringvmkitCache(*n, nil)
+			case "unsafepairs":
+				v = pairsvmkitCacheUnsafe(*n)
+			case "unsafering":
+				v = ringvmkitCacheUnsafe(*n, nil)
+			case "moderncpairs":
+				v = pairsmodernc(*n)
+			case "moderncring":
+				v = ringmodernc(*n, nil)
 			case "realloc":
 				v = reallocvmkit(*n / 20)
 			case "larson1":
@@ -572,7 +589,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "glibc in C:", err)
 		os.Exit(1)
 	}
-	names := []string{"glibc C", "vmkit Cache", "vmkit", "modernc", "modernc+mutex", "glibc cgo", "Go make"}
+	names := []string{"glibc C", "vmkit Cache", "vmkit Cache unsafe", "vmkit", "modernc", "modernc+mutex", "glibc cgo", "Go make"}
 	res := map[string]result{"glibc C": cres}
 	for _, nm := range names[1:] {
 		res[nm] = result{}
@@ -585,6 +602,7 @@ func main() {
 			fmt.Fprintf(os.Stderr, "run %d/%d\n", r, *runs)
 		}
 		res["vmkit Cache"].add("pairs", pairsvmkitCache(*n))
+		res["vmkit Cache unsafe"].add("pairs", pairsvmkitCacheUnsafe(*n))
 		res["vmkit"].add("pairs", pairsvmkit(*n))
 		res["modernc"].add("pairs", pairsmodernc(*n))
 		res["modernc+mutex"].add("pairs", pairsmoderncMutex(*n))
@@ -592,6 +610,7 @@ func main() {
 		res["Go make"].add("pairs", pairsgoMake(*n))
 
 		res["vmkit Cache"].add("ring", ringvmkitCache(*n, nil))
+		res["vmkit Cache unsafe"].add("ring", ringvmkitCacheUnsafe(*n, nil))
 		res["vmkit"].add("ring", ringvmkit(*n, nil))
 		res["modernc"].add("ring", ringmodernc(*n, nil))
 		res["modernc+mutex"].add("ring", ringmoderncMutex(*n, nil))

@@ -159,6 +159,55 @@ func larsonvmkitCache(n int, in, out chan [][]byte) {
 	}
 }
 
+// pairsvmkitCacheUnsafe: workload (a) on vmkit Cache unsafe; ns per malloc+free.
+func pairsvmkitCacheUnsafe(n int) float64 {
+	c := malloc.NewCache()
+	defer c.Close()
+	t0 := time.Now()
+	for i := 0; i < n; i++ {
+		v := mustU(c.UnsafeMalloc(sizes[i&(nsizes-1)]))
+		*(*byte)(v) = byte(i)
+		c.UnsafeFree(v)
+	}
+	return float64(time.Since(t0).Nanoseconds()) / float64(n)
+}
+
+// ringvmkitCacheUnsafe: workload (b) on vmkit Cache unsafe; ns per free+malloc, and the ring.
+func ringvmkitCacheUnsafe(n int, peak func(live int64)) float64 {
+	c := malloc.NewCache()
+	defer c.Close()
+	var r [ringLen]unsafe.Pointer
+	var rs [ringLen]int
+	live := int64(0)
+	for j := range r {
+		r[j] = mustU(c.UnsafeMalloc(sizes[j]))
+		rs[j] = sizes[j]
+		live += int64(rs[j])
+	}
+	t0 := time.Now()
+	j := 0
+	for i := 0; i < n; i++ {
+		c.UnsafeFree(r[j])
+		s := sizes[i&(nsizes-1)]
+		live += int64(s - rs[j])
+		rs[j] = s
+		r[j] = mustU(c.UnsafeMalloc(s))
+		*(*byte)(r[j]) = byte(i)
+		j++
+		if j == ringLen {
+			j = 0
+		}
+	}
+	ns := float64(time.Since(t0).Nanoseconds()) / float64(n)
+	if peak != nil {
+		peak(live)
+	}
+	for j := range r {
+		c.UnsafeFree(r[j])
+	}
+	return ns
+}
+
 // pairsvmkit: workload (a) on vmkit; ns per malloc+free.
 func pairsvmkit(n int) float64 {
 
