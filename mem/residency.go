@@ -15,11 +15,13 @@ import (
 // pages (2 MiB of 4 KiB pages, one 64-byte cache line of bits). A summary
 // holds one 32-bit entry per block, saying whether the block is wholly
 // resident, wholly absent, or mixed; only a mixed block stores its 512 bits.
-// So a range that is all in RAM or all out of it costs the summary alone
-// (2 KiB for 1 GiB of 4 KiB pages), and the worst case, every block mixed,
-// costs the plain bit set plus 1/16 of it (34 MiB for 1 TiB rather than 32).
-// The summary is what Resident writes for a uniform block, so reading the
-// residency of a populated or untouched range allocates almost nothing.
+// The worst case, every block mixed, costs the plain bit set plus 1/16 of
+// it (34 MiB for 1 TiB of 4 KiB pages rather than 32). Until the first
+// block that breaks the pattern, the summary itself is not kept: a set
+// whose resident pages are its first k blocks and nothing else (so one
+// wholly resident or wholly absent) is just that k. Reading the residency
+// of a populated or an untouched range therefore allocates a few dozen
+// bytes, whatever its size.
 //
 // A Residency is a small handle: copies share the same pages, and a change
 // made through one (Set, or ResidentInto reusing it) is seen through all.
@@ -30,12 +32,22 @@ type Residency struct {
 	s *residency // nil: no pages
 }
 
-// residency is the storage behind a Residency.
+// residency is the storage behind a Residency. It is in one of two states:
+//
+//   - lazy: blocks and words are unused (kept only for their capacity);
+//     blocks [0, prefix) are wholly resident and the others wholly absent.
+//     reset and NewResidency start here.
+//   - explicit: blocks holds the state of every block.
+//
+// unlazy is the one transition, made when a block is stored or a page set
+// that the lazy form cannot express; reset goes back.
 type residency struct {
-	n int // number of pages
-	// blocks has one entry per block of blockPages pages (the last block
-	// may be short): blockNone, blockAll, or blockMixed+k when the block's
-	// bits are words[k*blockWords : (k+1)*blockWords].
+	n      int  // number of pages
+	lazy   bool // blocks not in use; see prefix
+	prefix int  // when lazy: the number of leading wholly resident blocks
+	// blocks, when not lazy, has one entry per block of blockPages pages
+	// (the last block may be short): blockNone, blockAll, or blockMixed+k
+	// when the block's bits are words[k*blockWords : (k+1)*blockWords].
 	blocks []uint32
 	// words holds the bit words of the mixed blocks, one slot of blockWords
 	// words each, in the order they were created (not necessarily page
@@ -66,30 +78,51 @@ func NewResidency(n int) Residency {
 	return r
 }
 
-// reset makes r a set of n pages, none resident, reusing its storage when
-// it is large enough. The caller then stores the bits of every page
-// (packVec), in page order for the best use of memory.
+// reset makes r a set of n pages, none resident, keeping its storage for
+// reuse. The caller then stores the bits of its pages (packVec), in page
+// order for the best use of memory.
 func (r *Residency) reset(n int) {
 	s := r.s
-	if n <= 0 {
-		if s != nil {
-			s.n, s.blocks, s.words = 0, s.blocks[:0], s.words[:0]
-		}
-		return
-	}
 	if s == nil {
+		if n <= 0 {
+			return
+		}
 		s = new(residency)
 		r.s = s
 	}
-	nb := (n + blockPages - 1) >> blockShift
+	s.n = max(n, 0)
+	s.lazy, s.prefix = true, 0
+	s.words = s.words[:0]
+}
+
+// nblocks is the number of blocks of the set.
+func (s *residency) nblocks() int { return (s.n + blockPages - 1) >> blockShift }
+
+// unlazy writes out the summary of a lazy set, reusing the storage of an
+// earlier one when it is large enough.
+func (s *residency) unlazy() {
+	nb := s.nblocks()
 	if cap(s.blocks) >= nb {
 		s.blocks = s.blocks[:nb]
-		clear(s.blocks)
 	} else {
 		s.blocks = make([]uint32, nb)
 	}
-	s.words = s.words[:0]
-	s.n = n
+	for b := range s.prefix {
+		s.blocks[b] = blockAll
+	}
+	clear(s.blocks[s.prefix:])
+	s.lazy = false
+}
+
+// state is the summary entry of block b.
+func (s *residency) state(b int) uint32 {
+	if s.lazy {
+		if b < s.prefix {
+			return blockAll
+		}
+		return blockNone
+	}
+	return s.blocks[b]
 }
 
 // Len is the number of pages in the range.
@@ -105,6 +138,9 @@ func (r Residency) Count() int {
 	s := r.s
 	if s == nil {
 		return 0
+	}
+	if s.lazy {
+		return min(s.prefix<<blockShift, s.n)
 	}
 	c := 0
 	for b, st := range s.blocks {
@@ -133,7 +169,7 @@ func (r Residency) At(i int) bool {
 		panic("mem: Residency.At(" + strconv.Itoa(i) + ") out of range [0, " + strconv.Itoa(r.Len()) + ")")
 	}
 	s := r.s
-	st := s.blocks[i>>blockShift]
+	st := s.state(i >> blockShift)
 	if st < blockMixed {
 		return st == blockAll
 	}
@@ -149,10 +185,13 @@ func (r Residency) Set(i int, resident bool) {
 	}
 	s := r.s
 	b := i >> blockShift
-	st := s.blocks[b]
+	st := s.state(b)
 	if st < blockMixed {
 		if (st == blockAll) == resident {
 			return
+		}
+		if s.lazy {
+			s.unlazy()
 		}
 		st = s.materialize(b)
 	}
@@ -197,6 +236,17 @@ func (r Residency) Runs() iter.Seq[Run] {
 
 // next returns the first page index >= i whose bit equals want, or s.n.
 func (s *residency) next(i int, want bool) int {
+	if s.lazy {
+		// Pages below end are resident, the rest absent.
+		end := min(s.prefix<<blockShift, s.n)
+		switch {
+		case want && i < end, !want && i >= end:
+			return min(i, s.n)
+		case want:
+			return s.n
+		}
+		return end
+	}
 	for i < s.n {
 		b := i >> blockShift
 		st := s.blocks[b]
@@ -233,9 +283,9 @@ func (r Residency) String() string {
 // set or ends at a multiple of 64 pages. Only bit 0 of each byte counts: the
 // kernel leaves the others undefined. Whole blocks are packed and
 // classified in one pass (packBlocks) into a buffer on the stack, then only
-// the mixed ones are copied out: a uniform block costs one summary entry.
-// A block cut by the start or the end of vec, or by the end of the set,
-// takes the general path (store).
+// the mixed ones are copied out: a uniform block costs one summary entry,
+// or nothing while the set stays lazy. A block cut by the start or the end
+// of vec, or by the end of the set, takes the general path (store).
 func (r Residency) packVec(first int, vec []byte) {
 	s := r.s
 	var buf [packChunk]uint64
@@ -284,11 +334,38 @@ func classifyBlocks(words []uint64) (all, none uint64) {
 	return all, none
 }
 
+// keepLazy reports whether blocks [b0, b0+nb) of a lazy set, wholly
+// resident where all has a bit and wholly absent where none has one, leave
+// it lazy, and records them if so: the resident ones must extend the
+// resident prefix and the absent ones lie past it.
+func (s *residency) keepLazy(b0, nb int, all, none uint64) bool {
+	every := ^uint64(0) >> (64 - uint(nb))
+	if all|none != every || all&(all+1) != 0 {
+		return false // a mixed block, or absent before resident
+	}
+	a := bits.OnesCount64(all) // blocks [b0, b0+a) are resident
+	if a == 0 {
+		return b0 >= s.prefix
+	}
+	if b0 > s.prefix || a < nb && s.prefix > b0+a {
+		return false
+	}
+	s.prefix = max(s.prefix, b0+a)
+	return true
+}
+
 // storeBlocks stores whole blocks b0 onward from their packed words and
 // packBlocks' classification.
 func (s *residency) storeBlocks(b0 int, words []uint64, all, none uint64) {
-	blocks := s.blocks[b0 : b0+len(words)/blockWords]
-	every := ^uint64(0) >> (64 - uint(len(blocks)))
+	nb := len(words) / blockWords
+	every := ^uint64(0) >> (64 - uint(nb))
+	if s.lazy {
+		if s.keepLazy(b0, nb, all, none) {
+			return
+		}
+		s.unlazy()
+	}
+	blocks := s.blocks[b0 : b0+nb]
 	switch every {
 	case all:
 		for j := range blocks {
@@ -329,7 +406,6 @@ func (s *residency) store(w0 int, src []uint64) {
 		end := min((b+1)*blockWords, nwords) // word index past the block's last
 		k := min(end-w0, len(src))
 		part := src[:k]
-		st := s.blocks[b]
 		if off == 0 && w0+k == end {
 			// The whole block: summarise it if it is uniform.
 			or, and := uint64(0), ^uint64(0)
@@ -340,13 +416,31 @@ func (s *residency) store(w0 int, src []uint64) {
 			if end == nwords {
 				and |= ^tail // pages past n count as resident here
 			}
+			st := uint32(blockMixed)
 			switch {
 			case or == 0:
-				s.blocks[b] = blockNone
+				st = blockNone
 			case and == ^uint64(0):
-				s.blocks[b] = blockAll
+				st = blockAll
+			}
+			if s.lazy {
+				var all, none uint64 // keepLazy's masks for this one block
+				switch st {
+				case blockAll:
+					all = 1
+				case blockNone:
+					none = 1
+				}
+				if !s.keepLazy(b, 1, all, none) {
+					s.unlazy()
+				}
+			}
+			switch {
+			case s.lazy:
+			case st < blockMixed:
+				s.blocks[b] = st
 			default:
-				if st < blockMixed {
+				if st = s.blocks[b]; st < blockMixed {
 					st = s.newSlot(b)
 				}
 				slot := s.slot(st)
@@ -355,6 +449,10 @@ func (s *residency) store(w0 int, src []uint64) {
 			}
 		} else {
 			// Part of a block: give it its own bits and write those.
+			if s.lazy {
+				s.unlazy()
+			}
+			st := s.blocks[b]
 			if st < blockMixed {
 				st = s.materialize(b)
 			}
@@ -365,8 +463,8 @@ func (s *residency) store(w0 int, src []uint64) {
 	}
 }
 
-// materialize gives uniform block b a slot of words holding its current
-// bits and returns its new summary entry.
+// materialize gives uniform block b of an explicit set a slot of words
+// holding its current bits and returns its new summary entry.
 func (s *residency) materialize(b int) uint32 {
 	all := s.blocks[b] == blockAll
 	st := s.newSlot(b)
@@ -386,11 +484,11 @@ func (s *residency) materialize(b int) uint32 {
 	return st
 }
 
-// newSlot appends a slot of words (contents undefined) for block b, marks
-// the block mixed, and returns its summary entry. When the storage must
-// grow it guesses the final number of mixed blocks from the share of
-// mixed blocks up to b, so a set filled in page order grows in a few steps
-// and never beyond the size of a plain bit set.
+// newSlot appends a slot of words (contents undefined) for block b of an
+// explicit set, marks the block mixed, and returns its summary entry. When
+// the storage must grow it guesses the final number of mixed blocks from
+// the share of mixed blocks up to b, so a set filled in page order grows in
+// a few steps and never beyond the size of a plain bit set.
 func (s *residency) newSlot(b int) uint32 {
 	k := len(s.words) / blockWords
 	if uint64(k) > uint64(^uint32(0)-blockMixed) {

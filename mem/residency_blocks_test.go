@@ -3,11 +3,17 @@ package mem_test
 import (
 	"fmt"
 	"math/rand/v2"
+	"runtime/debug"
 	"slices"
 	"testing"
 
 	"github.com/vmkit/vmkit/mem"
 )
+
+// settleHeap gives the garbage of a test back to the system before the
+// next test starts, so that the runtime's background scavenger does not
+// shrink the RSS in the middle of a later test that measures it.
+func settleHeap(t *testing.T) { t.Cleanup(debug.FreeOSMemory) }
 
 // checkModel compares every reading method of r with model.
 func checkModel(t *testing.T, name string, r mem.Residency, model []bool) {
@@ -51,6 +57,7 @@ func checkModel(t *testing.T, name string, r mem.Residency, model []bool) {
 // not multiples of a block), then changes pages with Set, including pages
 // of uniform blocks and of a short last block.
 func TestResidencyFromVec(t *testing.T) {
+	settleHeap(t)
 	bp := mem.BlockPagesForTest
 	sizes := map[string]int{
 		"one page":          1,
@@ -91,6 +98,7 @@ func TestResidencyFromVec(t *testing.T) {
 }
 
 func TestResidencyUniformCostsNoBits(t *testing.T) {
+	settleHeap(t)
 	bp := mem.BlockPagesForTest
 	const n = 1 << 16 // 256 MiB of 4 KiB pages
 	ones := make([]byte, n)
@@ -99,24 +107,33 @@ func TestResidencyUniformCostsNoBits(t *testing.T) {
 	}
 	cases := map[string]struct {
 		vec        []byte
+		blocks     int // summary entries: none while the set is lazy
 		words      int // bit words stored: only mixed blocks have any
 		count      int
 		firstRun   mem.Run
 		setPage    int
 		afterCount int
 	}{
-		"all resident": {ones, 0, n, mem.Run{Start: 0, Len: n}, 5, n - 1},
-		"none":         {make([]byte, n), 0, 0, mem.Run{}, n - 1, 1},
+		"all resident": {ones, 0, 0, n, mem.Run{Start: 0, Len: n}, 5, n - 1},
+		"none":         {make([]byte, n), 0, 0, 0, mem.Run{}, n - 1, 1},
+		"resident head": {
+			func() []byte { v := slices.Clone(ones); clear(v[5*bp:]); return v }(),
+			0, 0, 5 * bp, mem.Run{Start: 0, Len: 5 * bp}, 5 * bp, 5*bp + 1,
+		},
+		"resident tail": {
+			func() []byte { v := slices.Clone(ones); clear(v[:5*bp]); return v }(),
+			n / bp, 0, n - 5*bp, mem.Run{Start: 5 * bp, Len: n - 5*bp}, 0, n - 5*bp + 1,
+		},
 		"one mixed block": {
 			func() []byte { v := slices.Clone(ones); v[3*bp+7] = 0; return v }(),
-			bp / 64, n - 1, mem.Run{Start: 0, Len: 3*bp + 7}, 3*bp + 7, n,
+			n / bp, bp / 64, n - 1, mem.Run{Start: 0, Len: 3*bp + 7}, 3*bp + 7, n,
 		},
 	}
 	for name, c := range cases {
 		var r mem.Residency
 		mem.FillFromVecForTest(&r, c.vec, 16384)
 		blocks, words := mem.StorageForTest(r)
-		if blocks != n/bp || words != c.words {
+		if blocks != c.blocks || words != c.words {
 			t.Fatalf("%s: %d summary entries and %d bit words", name, blocks, words)
 		}
 		if r.Count() != c.count || r.Len() != n {
@@ -135,7 +152,99 @@ func TestResidencyUniformCostsNoBits(t *testing.T) {
 	}
 }
 
+// TestResidencyLazyPrefix covers the lazy form: a set whose resident pages
+// are a prefix of whole blocks keeps no summary, however it is handed over
+// in whole blocks, and anything else gets one, with the same answers.
+func TestResidencyLazyPrefix(t *testing.T) {
+	settleHeap(t)
+	bp := mem.BlockPagesForTest
+	for _, n := range []int{40 * bp, 40*bp + 77} {
+		for _, k := range []int{0, 1, bp, 5 * bp, 32 * bp, 33*bp - 1, 33 * bp, n - 77, n} {
+			for _, chunk := range []int{64, 448, bp, 3 * bp, 16384} {
+				vec := make([]byte, n)
+				model := make([]bool, n)
+				for i := range k {
+					vec[i], model[i] = 1, true
+				}
+				var r mem.Residency
+				mem.FillFromVecForTest(&r, vec, chunk)
+				id := fmt.Sprintf("n=%d k=%d chunk %d", n, k, chunk)
+				checkModel(t, id, r, model)
+				wantLazy := chunk%bp == 0 && (k%bp == 0 || k == n)
+				if blocks, _ := mem.StorageForTest(r); (blocks == 0) != wantLazy {
+					t.Fatalf("%s: %d summary entries, want lazy %v", id, blocks, wantLazy)
+				}
+				// Pages on both sides of the prefix's end, and the last.
+				for _, i := range []int{k - 1, k, n - 1} {
+					if i >= 0 && i < n {
+						r.Set(i, !model[i])
+						model[i] = !model[i]
+					}
+				}
+				checkModel(t, id+" after Set", r, model)
+			}
+		}
+	}
+	// Resident blocks after absent ones, or with a gap, need the summary.
+	for name, ranges := range map[string][][2]int{
+		"absent then resident": {{5 * bp, 40 * bp}},
+		"gap":                  {{0, 3 * bp}, {4 * bp, 40 * bp}},
+		"two chunks with gap":  {{0, 32 * bp}, {33 * bp, 34 * bp}},
+	} {
+		vec := make([]byte, 40*bp)
+		model := make([]bool, len(vec))
+		for _, rg := range ranges {
+			for i := rg[0]; i < rg[1]; i++ {
+				vec[i], model[i] = 1, true
+			}
+		}
+		var r mem.Residency
+		mem.FillFromVecForTest(&r, vec, 16384)
+		checkModel(t, name, r, model)
+		if blocks, words := mem.StorageForTest(r); blocks != 40 || words != 0 {
+			t.Fatalf("%s: %d summary entries, %d bit words", name, blocks, words)
+		}
+	}
+}
+
+// TestResidencyOverwrite stores vectors over parts of a set that already
+// holds bits, lazy or not, as packVec allows.
+func TestResidencyOverwrite(t *testing.T) {
+	settleHeap(t)
+	bp := mem.BlockPagesForTest
+	n := 40 * bp
+	type write struct {
+		first, len int
+		ones       int // the first ones pages of the write are resident, the rest absent
+	}
+	for name, writes := range map[string][]write{
+		"absent inside the resident prefix":   {{0, n, n}, {2 * bp, 2 * bp, 0}},
+		"absent over the prefix's last block": {{0, 10 * bp, 10 * bp}, {9 * bp, 20 * bp, 0}},
+		"resident then absent, one batch":     {{0, 10 * bp, 10 * bp}, {2 * bp, 5 * bp, 2 * bp}},
+		"prefix shrunk by a mixed batch":      {{0, 20 * bp, 20 * bp}, {0, 5*bp + 64, 5*bp + 64}, {5*bp + 64, 64, 0}},
+		"resident grows the prefix":           {{0, 3 * bp, 3 * bp}, {bp, 7 * bp, 7 * bp}},
+		"resident and absent grow the prefix": {{0, 3 * bp, 3 * bp}, {bp, 7 * bp, 4 * bp}},
+		"absent far past the prefix":          {{0, 3 * bp, 3 * bp}, {30 * bp, 2 * bp, 0}},
+	} {
+		var r mem.Residency
+		mem.FillFromVecForTest(&r, make([]byte, n), 16384)
+		model := make([]bool, n)
+		for _, w := range writes {
+			vec := make([]byte, w.len)
+			for i := range vec {
+				if i < w.ones {
+					vec[i] = 1
+				}
+				model[w.first+i] = i < w.ones
+			}
+			mem.PackVecForTest(r, w.first, vec)
+		}
+		checkModel(t, name, r, model)
+	}
+}
+
 func TestResidencyShortLastBlockUniform(t *testing.T) {
+	settleHeap(t)
 	// A last block cut short by the end of the range, even mid-word, is
 	// summarised like any other when its pages are uniform.
 	for _, n := range []int{1, 63, 65, mem.BlockPagesForTest + 100} {
@@ -154,12 +263,21 @@ func TestResidencyShortLastBlockUniform(t *testing.T) {
 }
 
 func TestResidencyIntoReuseIsClean(t *testing.T) {
+	settleHeap(t)
 	// A set reused for a smaller or a differently shaped range shows none
 	// of the old bits, whichever blocks were mixed before.
 	rng := rand.New(rand.NewPCG(9, 9))
 	var r mem.Residency
-	for _, n := range []int{9000, 700, 9000, 1, 0, 20000, 513} {
+	for k, n := range []int{9000, 700, 9000, 1, 0, 20000, 513, 20000, 20000, 9000} {
 		vec := blockVec(rng, n)
+		switch {
+		case k == 7: // wholly resident: a lazy prefix
+			for i := range vec {
+				vec[i] = 1
+			}
+		case k > 7: // wholly absent, after the lazy prefix
+			clear(vec)
+		}
 		model := make([]bool, n)
 		for i, c := range vec {
 			model[i] = c&1 == 1

@@ -28,10 +28,15 @@ func FillFromVecForTest(r *Residency, vec []byte, chunk int) {
 	}
 }
 
-// StorageForTest reports the summary entries and bit words r holds.
+// StorageForTest reports the summary entries and bit words r uses: none
+// while it is lazy.
 func StorageForTest(r Residency) (blocks, words int) {
-	if r.s == nil {
+	if r.s == nil || r.s.lazy {
 		return 0, 0
 	}
 	return len(r.s.blocks), len(r.s.words)
 }
+
+// PackVecForTest stores vec as the bits of pages first onward of r, over
+// whatever r held there.
+func PackVecForTest(r Residency, first int, vec []byte) { r.packVec(first, vec) }

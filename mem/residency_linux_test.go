@@ -14,6 +14,7 @@ import (
 // compares Resident and ResidentInto page by page with one raw mincore
 // call over the same range.
 func TestResidentMatchesMincore(t *testing.T) {
+	settleHeap(t)
 	bp := mem.BlockPagesForTest
 	const pages = 40_000 // more than two 16K-page chunks, not a multiple of a block
 	m := mustMap(t, pages*ps, mem.Read|mem.Write, mem.NoReserve)
