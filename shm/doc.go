@@ -45,7 +45,10 @@
 // one step, so the Mapping now describes the segment's pages, and munmap of
 // the whole range, which Mapping.Close does, is exactly shmdt (the kernel
 // drops the attach count when the segment's mapping goes, whatever removes
-// it). The tests check both through Stat.
+// it). The tests check both through Stat. A segment of huge pages must sit
+// on a huge page boundary: when the kernel refuses the page-aligned
+// reservation, Attach reserves one aligned to the huge page size
+// (mem.MapAligned) and attaches there.
 //
 // # Locking
 //

@@ -167,9 +167,12 @@ func (s *SysVSegment) Key() int { return s.key }
 // To give the attachment the form of a *mem.Mapping, Attach first reserves
 // the address range with mem.Map and then attaches the segment over it with
 // SHM_REMAP; the kernel swaps one mapping for the other in one step, so no
-// other mapping can slip in between. Huge page segments need an address
-// aligned to the huge page size, which this does not arrange yet: Attach
-// fails on them with EINVAL.
+// other mapping can slip in between. A segment of huge pages (SysVHugePages,
+// or made so by another process) needs an address aligned to the huge page
+// size: when the kernel refuses the first attempt with EINVAL, Attach
+// reserves a range aligned to the system's huge page size (mem.MapAligned)
+// and tries again, and the Mapping then covers the segment's size rounded up
+// to whole huge pages, as the kernel maps it.
 func (s *SysVSegment) Attach(prot mem.Prot) (*mem.Mapping, error) {
 	seg := idString(s.id)
 	if prot&^(mem.Read|mem.Write|mem.Exec) != 0 || prot&mem.Read == 0 {
@@ -190,10 +193,6 @@ func (s *SysVSegment) Attach(prot mem.Prot) (*mem.Mapping, error) {
 	if st.Size <= 0 || st.Size > maxSize {
 		return nil, &Error{Op: "shmat", Segment: seg, Err: unix.EOVERFLOW, Hint: "the segment's size " + strconv.FormatInt(st.Size, 10) + " cannot be mapped as one []byte"}
 	}
-	m, err := mem.Map(int(st.Size), prot, mem.Shared)
-	if err != nil {
-		return nil, &Error{Op: "shmat (reserve)", Segment: seg, Err: err}
-	}
 	fl := sys.ShmRemap
 	if prot&mem.Write == 0 {
 		fl |= unix.SHM_RDONLY
@@ -201,8 +200,17 @@ func (s *SysVSegment) Attach(prot mem.Prot) (*mem.Mapping, error) {
 	if prot&mem.Exec != 0 {
 		fl |= sys.ShmExec
 	}
-	base := unsafe.Pointer(unsafe.SliceData(m.Bytes()))
-	at, err := sys.Shmat(s.id, base, fl)
+	m, base, at, err := s.attachOver(int(st.Size), 0, prot, fl)
+	if m != nil && errors.Is(err, unix.EINVAL) {
+		if hp := hugePageSize(); hp > 0 {
+			m.Close()
+			size := (int(st.Size) + hp - 1) &^ (hp - 1)
+			m, base, at, err = s.attachOver(size, hp, prot, fl)
+		}
+	}
+	if m == nil {
+		return nil, &Error{Op: "shmat (reserve)", Segment: seg, Err: err}
+	}
 	if err != nil {
 		m.Close()
 		e := &Error{Op: "shmat", Segment: seg, Err: err}
@@ -210,7 +218,7 @@ func (s *SysVSegment) Attach(prot mem.Prot) (*mem.Mapping, error) {
 		case errors.Is(err, unix.EACCES):
 			e.Hint = "the segment's permissions (" + st.Perm.String() + ", owner uid " + strconv.Itoa(st.UID) + ") forbid " + prot.String() + " for this user"
 		case errors.Is(err, unix.EINVAL), errors.Is(err, unix.EIDRM):
-			e.Hint = "the segment was removed, or it is a huge page segment, which Attach cannot place yet"
+			e.Hint = "the segment was removed (or its huge pages could not be placed)"
 		case errors.Is(err, unix.ENOMEM):
 			e.Hint = "out of address space or over vm.max_map_count"
 		}
@@ -225,6 +233,46 @@ func (s *SysVSegment) Attach(prot mem.Prot) (*mem.Mapping, error) {
 	}
 	s.m = m
 	return m, nil
+}
+
+// attachOver reserves size bytes, aligned to align (0 for a page), and
+// attaches the segment over the reservation with SHM_REMAP. It returns the
+// reservation (nil when reserving failed), its address and where the kernel
+// attached; on a shmat error the caller closes the reservation.
+func (s *SysVSegment) attachOver(size, align int, prot mem.Prot, fl int) (*mem.Mapping, unsafe.Pointer, uintptr, error) {
+	var m *mem.Mapping
+	var err error
+	if align == 0 {
+		m, err = mem.Map(size, prot, mem.Shared)
+	} else {
+		m, err = mem.MapAligned(size, align, prot, mem.Shared)
+	}
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	base := unsafe.Pointer(unsafe.SliceData(m.Bytes()))
+	at, err := sys.Shmat(s.id, base, fl)
+	return m, base, at, err
+}
+
+// hugePageSize is the system's default huge page size from /proc/meminfo,
+// or 0 when it has none.
+func hugePageSize() int {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "Hugepagesize:"); ok {
+			f := strings.Fields(v)
+			if len(f) == 2 && f[1] == "kB" {
+				if n, err := strconv.Atoi(f[0]); err == nil && n > 0 && n&(n-1) == 0 {
+					return n << 10
+				}
+			}
+		}
+	}
+	return 0
 }
 
 // Mapping is the current attachment, or nil when detached.

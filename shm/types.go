@@ -85,8 +85,9 @@ const (
 	// segment already (IPC_EXCL).
 	SysVExclusive SysVFlags = 0o2000
 	// SysVHugePages backs the segment with huge pages (SHM_HUGETLB); they
-	// must be reserved in vm.nr_hugepages. Attach does not support such
-	// segments yet (see Attach).
+	// must be reserved in vm.nr_hugepages, and creating such a segment needs
+	// CAP_IPC_LOCK or vm.hugetlb_shm_group. Attach places it on a huge page
+	// boundary.
 	SysVHugePages SysVFlags = 0o4000
 	// SysVNoReserve reserves no swap for the segment (SHM_NORESERVE).
 	SysVNoReserve SysVFlags = 0o10000

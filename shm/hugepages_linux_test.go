@@ -1,0 +1,103 @@
+package shm_test
+
+import (
+	"bytes"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"unsafe"
+
+	"github.com/vmkit/vmkit/mem"
+	"github.com/vmkit/vmkit/proc"
+	"github.com/vmkit/vmkit/shm"
+)
+
+// TestSysVHugePagesAttach makes a segment of huge pages, reserving two in
+// vm.nr_hugepages for the test when there are none, and checks that Attach
+// places it on a huge page boundary, that the kernel maps it with huge
+// pages, and that what is written survives a detach.
+func TestSysVHugePagesAttach(t *testing.T) {
+	hp := meminfoKiB(t, "Hugepagesize:") << 10
+	if hp == 0 {
+		t.Skip("no huge pages on this system")
+	}
+	reserveHugePages(t, 2)
+	s, err := shm.SysV(shm.Private, hp/2, shm.SysVCreate|shm.SysVHugePages|0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	removeSysV(t, s.ID())
+	m, err := s.Attach(mem.Read | mem.Write)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := m.Bytes()
+	addr := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	if addr%uintptr(hp) != 0 || len(b) != hp {
+		t.Fatalf("attached at %#x, %d bytes; want a multiple of %d and the segment rounded up to one huge page", addr, len(b), hp)
+	}
+	regions, err := proc.Maps(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, ok := proc.Find(regions, addr)
+	if !ok || r.KernelPageSize != int64(hp) {
+		t.Fatalf("the attachment's region %+v: want kernel pages of %d bytes", r, hp)
+	}
+	want := bytes.Repeat([]byte("huge"), hp/4)
+	copy(b, want)
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m, err = s.Attach(mem.Read)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if !bytes.Equal(m.Bytes(), want) {
+		t.Fatal("the segment lost what was written before the detach")
+	}
+}
+
+// meminfoKiB reads a "Key: N kB" line of /proc/meminfo (0 if absent).
+func meminfoKiB(t *testing.T, key string) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, key); ok {
+			n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+			return n
+		}
+	}
+	return 0
+}
+
+// reserveHugePages makes sure n huge pages are free, raising
+// vm.nr_hugepages for the test (and restoring it after) when it can.
+func reserveHugePages(t *testing.T, n int) {
+	t.Helper()
+	const knob = "/proc/sys/vm/nr_hugepages"
+	if meminfoKiB(t, "HugePages_Free:") >= n {
+		return
+	}
+	old, err := os.ReadFile(knob)
+	if err != nil {
+		t.Skipf("cannot read %s: %v", knob, err)
+	}
+	total, _ := strconv.Atoi(strings.TrimSpace(string(old)))
+	if err := os.WriteFile(knob, []byte(strconv.Itoa(total+n)), 0); err != nil {
+		t.Skipf("cannot reserve huge pages (%v): run as root or raise %s", err, knob)
+	}
+	t.Cleanup(func() {
+		if err := os.WriteFile(knob, old, 0); err != nil {
+			t.Errorf("restoring %s: %v", knob, err)
+		}
+	})
+	if meminfoKiB(t, "HugePages_Free:") < n {
+		t.Skipf("the kernel found no room for %d huge pages", n)
+	}
+}
