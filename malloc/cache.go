@@ -380,7 +380,7 @@ func (c *Cache) take(cl uint8) (uintptr, error) {
 	bn := &c.st.bins[cl&classMask]
 	if bn.n == 0 {
 		want := max(min(bn.batch, bn.max), 1)
-		n, spare, err := c.h.arena(int(c.st.arena)).refill(cl, bn.ent[:want], int(want))
+		n, spare, err := c.h.arena(int(c.st.arena)).refill(cl, bn.ent[:bn.max], int(want))
 		bn.n = uint32(n)
 		bn.adapt(spare)
 		if n == 0 {

@@ -686,8 +686,7 @@ func (h *Heap) takeSmall(cl uint8, c *Cache) (uintptr, error) {
 	// Refill: fetch a batch with the P unpinned (the arena lock may block),
 	// then pin again and park what the P's bin has room for.
 	var tmp [binMax / 2]entry
-	want = min(want, binMax/2)
-	n, spare, err := h.arena(pid%int(h.arenaLimit.Load())).refill(cl, tmp[:want], int(want))
+	n, spare, err := h.arena(pid%int(h.arenaLimit.Load())).refill(cl, tmp[:], int(want))
 	if n == 0 {
 		return 0, err
 	}
