@@ -409,12 +409,12 @@ func (s *residency) store(w0 int, src []uint64) {
 		if off == 0 && w0+k == end {
 			// The whole block: summarise it if it is uniform.
 			or, and := uint64(0), ^uint64(0)
-			for _, w := range part {
+			for j, w := range part {
 				or |= w
+				if j == k-1 && end == nwords {
+					w |= ^tail // pages past n count as resident here
+				}
 				and &= w
-			}
-			if end == nwords {
-				and |= ^tail // pages past n count as resident here
 			}
 			st := uint32(blockMixed)
 			switch {

@@ -262,6 +262,40 @@ func TestResidencyShortLastBlockUniform(t *testing.T) {
 	}
 }
 
+// TestResidencyShortLastBlockHoles puts one absent page in a last block cut
+// short mid-word, in each of its words: the pages past the end must not
+// make the block look wholly resident.
+func TestResidencyShortLastBlockHoles(t *testing.T) {
+	settleHeap(t)
+	bp := mem.BlockPagesForTest
+	for _, n := range []int{65, 77, 130, bp - 1, 3*bp + 77} {
+		for hole := (n - 1) / bp * bp; hole < n; hole += 13 {
+			vec := make([]byte, n)
+			model := make([]bool, n)
+			for i := range vec {
+				if i != hole {
+					vec[i], model[i] = 1, true
+				}
+			}
+			var r mem.Residency
+			mem.FillFromVecForTest(&r, vec, 16384)
+			checkModel(t, fmt.Sprintf("n=%d hole %d", n, hole), r, model)
+		}
+	}
+	// The vector of a sparse file that showed the fault.
+	vec := make([]byte, 65)
+	for _, p := range []int{0, 5, 6, 7, 20, 63, 64} {
+		vec[p] = 1
+	}
+	model := make([]bool, len(vec))
+	for i, c := range vec {
+		model[i] = c == 1
+	}
+	var r mem.Residency
+	mem.FillFromVecForTest(&r, vec, 16384)
+	checkModel(t, "sparse file", r, model)
+}
+
 func TestResidencyIntoReuseIsClean(t *testing.T) {
 	settleHeap(t)
 	// A set reused for a smaller or a differently shaped range shows none
