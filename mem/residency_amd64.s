@@ -41,9 +41,11 @@ done:
 // func packBlocks(dst []uint64, src []byte) (all, none uint64)
 //
 // Packs like packWords, a block of eight words at a time, and sets bit j of
-// all (none) when every word of block j is all ones (all zeros). The loop
-// uses AVX-512BW (VPTESTMB tests bit 0 of 64 bytes at once), AVX2 or SSE2,
-// as packLevel says.
+// all (none) when every word of block j is all ones (all zeros); the words
+// of such a uniform block may be left unwritten. The loop uses AVX-512BW
+// (VPTESTMB tests bit 0 of 64 bytes at once), AVX2 or SSE2, as packLevel
+// says; the two wider loops find a uniform block from the AND and the OR of
+// its bytes, without packing it.
 TEXT ·packBlocks(SB), NOSPLIT, $0-64
 	MOVQ dst_base+0(FP), DI
 	MOVQ dst_len+8(FP), CX
@@ -107,8 +109,62 @@ sse2next:
 
 avx2:
 avx2block:
-	MOVQ $-1, R13
-	XORQ DX, DX
+	// The AND and OR of the block's bytes first: a uniform block needs
+	// no packing; a mixed one is read again, from L1, and packed.
+	VMOVDQU 0(SI), Y2
+	VMOVDQU 32(SI), Y3
+	VPAND   Y3, Y2, Y4
+	VPOR    Y3, Y2, Y5
+	VMOVDQU 64(SI), Y2
+	VMOVDQU 96(SI), Y3
+	VPAND   Y2, Y4, Y4
+	VPAND   Y3, Y4, Y4
+	VPOR    Y2, Y5, Y5
+	VPOR    Y3, Y5, Y5
+	VMOVDQU 128(SI), Y2
+	VMOVDQU 160(SI), Y3
+	VPAND   Y2, Y4, Y4
+	VPAND   Y3, Y4, Y4
+	VPOR    Y2, Y5, Y5
+	VPOR    Y3, Y5, Y5
+	VMOVDQU 192(SI), Y2
+	VMOVDQU 224(SI), Y3
+	VPAND   Y2, Y4, Y4
+	VPAND   Y3, Y4, Y4
+	VPOR    Y2, Y5, Y5
+	VPOR    Y3, Y5, Y5
+	VMOVDQU 256(SI), Y2
+	VMOVDQU 288(SI), Y3
+	VPAND   Y2, Y4, Y4
+	VPAND   Y3, Y4, Y4
+	VPOR    Y2, Y5, Y5
+	VPOR    Y3, Y5, Y5
+	VMOVDQU 320(SI), Y2
+	VMOVDQU 352(SI), Y3
+	VPAND   Y2, Y4, Y4
+	VPAND   Y3, Y4, Y4
+	VPOR    Y2, Y5, Y5
+	VPOR    Y3, Y5, Y5
+	VMOVDQU 384(SI), Y2
+	VMOVDQU 416(SI), Y3
+	VPAND   Y2, Y4, Y4
+	VPAND   Y3, Y4, Y4
+	VPOR    Y2, Y5, Y5
+	VPOR    Y3, Y5, Y5
+	VMOVDQU 448(SI), Y2
+	VMOVDQU 480(SI), Y3
+	VPAND   Y2, Y4, Y4
+	VPAND   Y3, Y4, Y4
+	VPOR    Y2, Y5, Y5
+	VPOR    Y3, Y5, Y5
+	VPSLLQ    $7, Y4, Y4
+	VPMOVMSKB Y4, AX
+	CMPL      AX, $0xffffffff
+	JEQ       avx2all
+	VPSLLQ    $7, Y5, Y5
+	VPMOVMSKB Y5, AX
+	TESTL     AX, AX
+	JEQ       avx2none
 	LEAQ 512(SI), R9
 
 avx2word:
@@ -121,20 +177,22 @@ avx2word:
 	SHLQ $32, BX
 	ORQ  BX, AX
 	MOVQ AX, 0(DI)
-	ANDQ AX, R13
-	ORQ  AX, DX
 	ADDQ $64, SI
 	ADDQ $8, DI
 	CMPQ SI, R9
 	JNE  avx2word
-	CMPQ R13, $-1
-	JNE  avx2mixed
-	ORQ  R12, R10
+	JMP  avx2next
 
-avx2mixed:
-	TESTQ DX, DX
-	JNZ   avx2next
-	ORQ   R12, R11
+avx2all:
+	ORQ R12, R10
+	JMP avx2skip
+
+avx2none:
+	ORQ R12, R11
+
+avx2skip:
+	ADDQ $512, SI
+	ADDQ $64, DI
 
 avx2next:
 	SHLQ $1, R12
@@ -148,30 +206,74 @@ avx512:
 	VPBROADCASTD AX, Z1
 
 avx512block:
-	MOVQ $-1, R13
-	XORQ DX, DX
-	LEAQ 512(SI), R9
+	// Load the block's 512 bytes, then test bit 0 of their AND and of
+	// their OR: a uniform block needs no packing at all.
+	VMOVDQU64 0(SI), Z2
+	VMOVDQU64 64(SI), Z3
+	VMOVDQU64 128(SI), Z4
+	VMOVDQU64 192(SI), Z5
+	VMOVDQU64 256(SI), Z6
+	VMOVDQU64 320(SI), Z7
+	VMOVDQU64 384(SI), Z8
+	VMOVDQU64 448(SI), Z9
+	VPANDQ Z3, Z2, Z10
+	VPORQ  Z3, Z2, Z12
+	VPANDQ Z5, Z4, Z11
+	VPORQ  Z5, Z4, Z13
+	VPANDQ Z11, Z10, Z10
+	VPORQ  Z13, Z12, Z12
+	VPANDQ Z7, Z6, Z11
+	VPORQ  Z7, Z6, Z13
+	VPANDQ Z11, Z10, Z10
+	VPORQ  Z13, Z12, Z12
+	VPANDQ Z9, Z8, Z11
+	VPORQ  Z9, Z8, Z13
+	VPANDQ Z11, Z10, Z10
+	VPORQ  Z13, Z12, Z12
+	VPTESTMB Z10, Z1, K1
+	KORTESTQ K1, K1
+	JCS      avx512all // CF: every byte of the AND has bit 0
+	VPTESTMB Z12, Z1, K2
+	KORTESTQ K2, K2
+	JEQ      avx512none // ZF: no byte of the OR has bit 0
 
-avx512word:
-	VPTESTMB 0(SI), Z1, K1
-	KMOVQ K1, AX
-	MOVQ AX, 0(DI)
-	ANDQ AX, R13
-	ORQ  AX, DX
-	ADDQ $64, SI
-	ADDQ $8, DI
-	CMPQ SI, R9
-	JNE  avx512word
-	CMPQ R13, $-1
-	JNE  avx512mixed
-	ORQ  R12, R10
+	// Mixed: pack the eight words from the registers.
+	VPTESTMB Z2, Z1, K1
+	KMOVQ    K1, AX
+	MOVQ     AX, 0(DI)
+	VPTESTMB Z3, Z1, K1
+	KMOVQ    K1, AX
+	MOVQ     AX, 8(DI)
+	VPTESTMB Z4, Z1, K1
+	KMOVQ    K1, AX
+	MOVQ     AX, 16(DI)
+	VPTESTMB Z5, Z1, K1
+	KMOVQ    K1, AX
+	MOVQ     AX, 24(DI)
+	VPTESTMB Z6, Z1, K1
+	KMOVQ    K1, AX
+	MOVQ     AX, 32(DI)
+	VPTESTMB Z7, Z1, K1
+	KMOVQ    K1, AX
+	MOVQ     AX, 40(DI)
+	VPTESTMB Z8, Z1, K1
+	KMOVQ    K1, AX
+	MOVQ     AX, 48(DI)
+	VPTESTMB Z9, Z1, K1
+	KMOVQ    K1, AX
+	MOVQ     AX, 56(DI)
+	JMP      avx512next
 
-avx512mixed:
-	TESTQ DX, DX
-	JNZ   avx512next
-	ORQ   R12, R11
+avx512all:
+	ORQ R12, R10
+	JMP avx512next
+
+avx512none:
+	ORQ R12, R11
 
 avx512next:
+	ADDQ $512, SI
+	ADDQ $64, DI
 	SHLQ $1, R12
 	DECQ CX
 	JNZ  avx512block

@@ -4,9 +4,10 @@ import "golang.org/x/sys/cpu"
 
 // packBlocks is packWords for whole blocks that also classifies them: bit
 // j of all (none) is set when block j, words j*blockWords onward of dst, is
-// all ones (all zeros). len(src) == 64*len(dst), and len(dst) is a multiple
-// of blockWords and at most 64*blockWords. The assembly (residency_amd64.s)
-// uses the widest vector unit packLevel allows.
+// all ones (all zeros), and then those words may be left unwritten.
+// len(src) == 64*len(dst), and len(dst) is a multiple of blockWords and at
+// most 64*blockWords. The assembly (residency_amd64.s) uses the widest
+// vector unit packLevel allows.
 //
 //go:noescape
 func packBlocks(dst []uint64, src []byte) (all, none uint64)
