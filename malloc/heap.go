@@ -300,12 +300,20 @@ func (h *Heap) giveBack(es []entry) {
 // blocks go straight back to their spans, so that the stack stays bounded.
 func (h *Heap) sendHome(es []entry, cls []uint8) {
 	for len(es) > 0 {
-		a := lookup(es[0].p).arena
+		r := lookup(es[0].p)
+		a := r.arena
+		lo, size := r.base, r.end-r.base // the last region of a seen: most blocks are in it
 		b := retPool.Get().(*retBatch)
 		b.n = 0
 		k := 0
 		for i, e := range es {
-			if lookup(e.p).arena == a {
+			mine := e.p-lo < size
+			if !mine {
+				if r := lookup(e.p); r.arena == a {
+					mine, lo, size = true, r.base, r.end-r.base
+				}
+			}
+			if mine {
 				b.ent[b.n] = e
 				b.cls[b.n] = cls[i]
 				b.n++
