@@ -434,7 +434,7 @@ func (c *Cache) put(p, st uintptr, s uint8) {
 	bn := &c.st.bins[s&classMask]
 	if bn.n >= bn.max {
 		half := bn.max / 2
-		c.h.giveBack(bn.ent[:half])
+		c.h.park(bn.ent[:half], s&classMask)
 		copy(bn.ent[:], bn.ent[half:bn.n])
 		bn.n -= half
 		bn.batch = minBatch(bn.max)

@@ -293,6 +293,26 @@ func (h *Heap) giveBack(es []entry) {
 	}
 }
 
+// park moves cached blocks of class cl, all of one arena, out of a full or
+// overfull cache bin into that arena's ret list of the class, still marked
+// cached, where the next refill of any of the arena's caches takes them
+// back without searching spans; past retMax blocks parked, the rest go back
+// to their spans.
+func (h *Heap) park(es []entry, cl uint8) {
+	if len(es) == 0 {
+		return
+	}
+	a := lookup(es[0].p).arena
+	a.mu.Lock()
+	k := max(min(len(es), retMax-a.nret), 0)
+	a.ret[cl] = append(a.ret[cl], es[:k]...)
+	a.nret += k
+	if k < len(es) {
+		a.giveBack(es[k:])
+	}
+	a.mu.Unlock()
+}
+
 // sendHome sends cached blocks, whose classes are cls, to the returned
 // stacks of their arenas, for caches of those arenas to reuse (see
 // arena.returned). No lock is taken, unless an arena has retMax blocks
@@ -710,9 +730,7 @@ func (h *Heap) takeSmall(cl uint8, c *Cache) (uintptr, error) {
 		rest = rest[k:]
 	}
 	procUnpin()
-	if len(rest) > 0 {
-		h.giveBack(rest)
-	}
+	h.park(rest, cl)
 	*(*uint8)(ptr(e.st)) = slotUsed | cl
 	return e.p, nil
 }
@@ -805,14 +823,13 @@ func (h *Heap) putSmallFull(p, st uintptr, s uint8) {
 		bn.n++
 		procUnpin()
 	} else {
+		// No per-P cache: straight back to the span.
 		procUnpin()
 		*(*uint8)(ptr(st)) = s ^ (slotUsed | slotCached)
-		tmp[0] = entry{p, st}
-		k = 1
+		h.giveBack([]entry{{p, st}})
+		return
 	}
-	if k > 0 {
-		h.giveBack(tmp[:k])
-	}
+	h.park(tmp[:k], s&classMask)
 }
 
 // free is Free without hooks: it validates p and frees its block.
