@@ -52,7 +52,9 @@ type residency struct {
 	// words holds the bit words of the mixed blocks, one slot of blockWords
 	// words each, in the order they were created (not necessarily page
 	// order): bit j%64 of word (j/64)%blockWords of a slot is page j of the
-	// block. Bits of pages at and past n are zero.
+	// block. Bits of pages at and past n are zero, and so are the slots of
+	// blocks that are no longer mixed (setUniform): every set bit in words
+	// is a resident page.
 	words []uint64
 }
 
@@ -143,15 +145,16 @@ func (r Residency) Count() int {
 		return min(s.prefix<<blockShift, s.n)
 	}
 	c := 0
-	for b, st := range s.blocks {
-		switch {
-		case st == blockAll:
-			c += min(blockPages, s.n-b<<blockShift)
-		case st >= blockMixed:
-			for _, w := range s.slot(st) {
-				c += bits.OnesCount64(w)
-			}
+	for _, st := range s.blocks {
+		if st == blockAll {
+			c += blockPages
 		}
+	}
+	if last := len(s.blocks) - 1; s.blocks[last] == blockAll {
+		c -= last<<blockShift + blockPages - s.n // the last block may be short
+	}
+	for _, w := range s.words {
+		c += bits.OnesCount64(w)
 	}
 	return c
 }
@@ -165,15 +168,24 @@ func (s *residency) slot(st uint32) []uint64 {
 // At reports whether page i is resident. It panics when i is out of range,
 // like an index into a slice.
 func (r Residency) At(i int) bool {
-	if uint(i) >= uint(r.Len()) {
-		panic("mem: Residency.At(" + strconv.Itoa(i) + ") out of range [0, " + strconv.Itoa(r.Len()) + ")")
-	}
 	s := r.s
-	st := s.state(i >> blockShift)
+	if s == nil || uint(i) >= uint(s.n) {
+		r.outOfRange("At", i)
+	}
+	b := i >> blockShift
+	if s.lazy {
+		return b < s.prefix
+	}
+	st := s.blocks[b]
 	if st < blockMixed {
 		return st == blockAll
 	}
-	return s.slot(st)[(i>>6)&(blockWords-1)]&(1<<(uint(i)&63)) != 0
+	return s.words[int(st-blockMixed)*blockWords+(i>>6)&(blockWords-1)]>>(uint(i)&63)&1 != 0
+}
+
+// outOfRange panics for page i of r, like an index out of a slice's range.
+func (r Residency) outOfRange(method string, i int) {
+	panic("mem: Residency." + method + "(" + strconv.Itoa(i) + ") out of range [0, " + strconv.Itoa(r.Len()) + ")")
 }
 
 // Set marks page i resident or not. It panics when i is out of range.
@@ -181,7 +193,7 @@ func (r Residency) At(i int) bool {
 // may allocate.
 func (r Residency) Set(i int, resident bool) {
 	if uint(i) >= uint(r.Len()) {
-		panic("mem: Residency.Set(" + strconv.Itoa(i) + ") out of range [0, " + strconv.Itoa(r.Len()) + ")")
+		r.outOfRange("Set", i)
 	}
 	s := r.s
 	b := i >> blockShift
@@ -358,7 +370,6 @@ func (s *residency) keepLazy(b0, nb int, all, none uint64) bool {
 // packBlocks' classification.
 func (s *residency) storeBlocks(b0 int, words []uint64, all, none uint64) {
 	nb := len(words) / blockWords
-	every := ^uint64(0) >> (64 - uint(nb))
 	if s.lazy {
 		if s.keepLazy(b0, nb, all, none) {
 			return
@@ -366,22 +377,12 @@ func (s *residency) storeBlocks(b0 int, words []uint64, all, none uint64) {
 		s.unlazy()
 	}
 	blocks := s.blocks[b0 : b0+nb]
-	switch every {
-	case all:
-		for j := range blocks {
-			blocks[j] = blockAll
-		}
-		return
-	case none:
-		clear(blocks)
-		return
-	}
 	for j := range blocks {
 		switch {
 		case all&(1<<j) != 0:
-			blocks[j] = blockAll
+			s.setUniform(b0+j, blockAll)
 		case none&(1<<j) != 0:
-			blocks[j] = blockNone
+			s.setUniform(b0+j, blockNone)
 		default:
 			st := blocks[j]
 			if st < blockMixed {
@@ -390,6 +391,17 @@ func (s *residency) storeBlocks(b0 int, words []uint64, all, none uint64) {
 			copy(s.slot(st), words[j*blockWords:(j+1)*blockWords])
 		}
 	}
+}
+
+// setUniform makes block b of an explicit set wholly st (blockAll or
+// blockNone). A slot the block had is zeroed, so that every bit in words
+// belongs to a mixed block (Count relies on it); its storage stays unused
+// until the next reset.
+func (s *residency) setUniform(b int, st uint32) {
+	if old := s.blocks[b]; old >= blockMixed {
+		clear(s.slot(old))
+	}
+	s.blocks[b] = st
 }
 
 // store writes the bit words src as words w0 onward of the set. Bits of
@@ -438,7 +450,7 @@ func (s *residency) store(w0 int, src []uint64) {
 			switch {
 			case s.lazy:
 			case st < blockMixed:
-				s.blocks[b] = st
+				s.setUniform(b, st)
 			default:
 				if st = s.blocks[b]; st < blockMixed {
 					st = s.newSlot(b)

@@ -225,6 +225,9 @@ func TestResidencyOverwrite(t *testing.T) {
 		"resident grows the prefix":           {{0, 3 * bp, 3 * bp}, {bp, 7 * bp, 7 * bp}},
 		"resident and absent grow the prefix": {{0, 3 * bp, 3 * bp}, {bp, 7 * bp, 4 * bp}},
 		"absent far past the prefix":          {{0, 3 * bp, 3 * bp}, {30 * bp, 2 * bp, 0}},
+		"mixed block made resident":           {{0, 10 * bp, 5*bp + 3}, {5 * bp, bp, bp}},
+		"mixed block made absent":             {{0, 10 * bp, 5*bp + 3}, {5 * bp, bp, 0}},
+		"mixed last block made resident":      {{0, n, n - 100}, {n - bp, bp, bp}},
 	} {
 		var r mem.Residency
 		mem.FillFromVecForTest(&r, make([]byte, n), 16384)
