@@ -37,6 +37,15 @@ func oomChild() int {
 		return fail("%v", err)
 	}
 	blocks = append(blocks, b)
+	// Give the Go heap room before the limit falls: the runtime grows its
+	// heap by whole arenas, and a growth under the limit (for the heap's
+	// page metadata, span records) would kill the child with a fatal
+	// error rather than an ENOMEM this test can see. The freed ballast
+	// leaves its arena reserved for those later allocations.
+	ballast := make([]byte, 32<<20)
+	ballast[len(ballast)-1] = 1
+	ballast = nil
+	debug.FreeOSMemory()
 	vm, err := procfs.StatusBytes(0, "VmSize")
 	if err != nil {
 		return fail("%v", err)
