@@ -471,8 +471,8 @@ func (h *Heap) Malloc(size int) ([]byte, error) {
 				n--
 				bn.n = n
 				e := bn.ent[n]
-				procUnpin()
 				*(*uint8)(ptr(e.st)) = slotUsed | cl
+				procUnpin()
 				return unsafe.Slice((*byte)(ptr(e.p)), size), nil
 			}
 		}
