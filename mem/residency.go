@@ -497,20 +497,25 @@ func (s *residency) materialize(b int) uint32 {
 }
 
 // newSlot appends a slot of words (contents undefined) for block b of an
-// explicit set, marks the block mixed, and returns its summary entry. When
-// the storage must grow it guesses the final number of mixed blocks from
-// the share of mixed blocks up to b, so a set filled in page order grows in
-// a few steps and never beyond the size of a plain bit set.
+// explicit set, marks the block mixed, and returns its summary entry. The
+// storage at least doubles when it grows. Once the evidence is fair (some
+// mixed blocks among a chunk's worth of blocks up to b) it grows at once to
+// the share of mixed blocks seen so far projected over the whole set, so a
+// set filled in page order grows in a few steps; a few mixed blocks at the
+// start of a huge, sparse range cost a few slots, not a plain bit set.
 func (s *residency) newSlot(b int) uint32 {
 	k := len(s.words) / blockWords
 	if uint64(k) > uint64(^uint32(0)-blockMixed) {
 		panic("mem: Residency has more mixed blocks than it can index")
 	}
 	if need := len(s.words) + blockWords; need > cap(s.words) {
-		total := len(s.blocks) * blockWords
-		guess := int(uint64(k+1)*uint64(len(s.blocks))/uint64(b+1)) * blockWords
-		c := min(max(2*cap(s.words), guess, 4*blockWords), total)
-		w := make([]uint64, len(s.words), max(c, need))
+		c := max(2*cap(s.words), 4*blockWords)
+		if k+1 >= minEvidence && b+1 >= packChunk/blockWords {
+			projected := uint64(k+1) * uint64(len(s.blocks)) / uint64(b+1)
+			c = max(c, int(projected)*blockWords)
+		}
+		c = max(min(c, len(s.blocks)*blockWords), need)
+		w := make([]uint64, len(s.words), c)
 		copy(w, s.words)
 		s.words = w
 	}
@@ -519,6 +524,10 @@ func (s *residency) newSlot(b int) uint32 {
 	s.blocks[b] = st
 	return st
 }
+
+// minEvidence is how many mixed blocks newSlot must have seen before it
+// projects their share over the rest of the set.
+const minEvidence = 8
 
 // packWordsGeneric is packWords in portable Go: eight multiplications per
 // word.

@@ -299,6 +299,34 @@ func TestResidencyShortLastBlockHoles(t *testing.T) {
 	checkModel(t, "sparse file", r, model)
 }
 
+// TestResidencySparseHugeIsSmall builds sets of a 1 TiB range (of 4 KiB
+// pages) with a few mixed blocks, by hand and from a vector: they must cost
+// a few slots of bits, not the 32 MiB of a plain bit set.
+func TestResidencySparseHugeIsSmall(t *testing.T) {
+	settleHeap(t)
+	bp := mem.BlockPagesForTest
+	r := mem.NewResidency(1 << 28)
+	for _, p := range []int{0, 1, 40 * bp, 1<<28 - 1} {
+		r.Set(p, true)
+	}
+	if r.Count() != 4 || !r.At(40*bp) || r.At(2) {
+		t.Fatalf("by hand: %v", r)
+	}
+	blocks, words := mem.StorageForTest(r)
+	if c := mem.WordsCapForTest(r); c > 64 || words != 3*bp/64 || blocks != 1<<28/bp {
+		t.Fatalf("by hand: %d summary entries, %d bit words, room for %d", blocks, words, c)
+	}
+	// The first block mixed and nothing else, as Resident would fill it:
+	// 4 GiB of 4 KiB pages, to keep the vector small.
+	vec := make([]byte, 1<<20)
+	vec[7] = 1
+	var v mem.Residency
+	mem.FillFromVecForTest(&v, vec, 16384)
+	if c := mem.WordsCapForTest(v); c > 64 || v.Count() != 1 {
+		t.Fatalf("from a vector: %v with room for %d bit words", v, c)
+	}
+}
+
 func TestResidencyIntoReuseIsClean(t *testing.T) {
 	settleHeap(t)
 	// A set reused for a smaller or a differently shaped range shows none

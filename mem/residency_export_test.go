@@ -28,13 +28,21 @@ func FillFromVecForTest(r *Residency, vec []byte, chunk int) {
 	}
 }
 
-// StorageForTest reports the summary entries and bit words r uses: none
-// while it is lazy.
+// StorageForTest reports the summary entries and bit words r uses (none
+// while it is lazy).
 func StorageForTest(r Residency) (blocks, words int) {
 	if r.s == nil || r.s.lazy {
 		return 0, 0
 	}
 	return len(r.s.blocks), len(r.s.words)
+}
+
+// WordsCapForTest reports how many bit words r's storage holds.
+func WordsCapForTest(r Residency) int {
+	if r.s == nil {
+		return 0
+	}
+	return cap(r.s.words)
 }
 
 // PackVecForTest stores vec as the bits of pages first onward of r, over
