@@ -150,7 +150,7 @@ func (r Residency) Count() int {
 			c += blockPages
 		}
 	}
-	if last := len(s.blocks) - 1; s.blocks[last] == blockAll {
+	if last := len(s.blocks) - 1; last >= 0 && s.blocks[last] == blockAll {
 		c -= last<<blockShift + blockPages - s.n // the last block may be short
 	}
 	for _, w := range s.words {
