@@ -128,7 +128,11 @@ func TestPreparedSectionTakesNoFaults(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("prepared child failed (exit %d):\n%s", code, out)
 	}
-	if m["faults"] != "0,0" {
+	var pminor, pmajor int
+	if _, err := fmt.Sscanf(m["faults"], "%d,%d", &pminor, &pmajor); err != nil {
+		t.Fatalf("prepared child: %q", out)
+	}
+	if (pminor != 0 || pmajor != 0) && !raceEnabled {
 		t.Fatalf("prepared section took faults (minor,major) = %s, want 0,0\n%s", m["faults"], out)
 	}
 	if m["locked"] == "0" || m["released"] != "0" {
@@ -143,7 +147,13 @@ func TestPreparedSectionTakesNoFaults(t *testing.T) {
 	if minor < 100 {
 		t.Fatalf("unprepared section took only %d minor faults; the comparison proves nothing", minor)
 	}
-	t.Logf("unprepared: %d minor, %d major; prepared: 0, 0", minor, major)
+	if raceEnabled && (pminor > minor/10 || pmajor != 0) {
+		// Under the race detector, its lazily mapped shadow may fault now
+		// and then (64 pages once in a loaded -race run), but the recipe
+		// must still remove nearly all of them.
+		t.Fatalf("prepared section took %d,%d faults under -race, against %d,%d unprepared", pminor, pmajor, minor, major)
+	}
+	t.Logf("unprepared: %d minor, %d major; prepared: %d, %d", minor, major, pminor, pmajor)
 }
 
 // Without the privilege to lock a Go process, Prepare refuses and changes
