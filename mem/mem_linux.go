@@ -374,11 +374,13 @@ func adviseRange(p unsafe.Pointer, n uintptr, a Advice) error {
 	return nil
 }
 
-// mincoreChunk is how many pages one mincore call covers: a multiple of 64 so
-// each chunk packs into whole words, and small enough (about 15 µs of kernel
-// time) that a call made without the scheduler's knowledge never delays a
-// stop-the-world noticeably.
-const mincoreChunk = 16 << 10
+// mincoreChunk is how many pages one mincore call covers: a multiple of 512
+// so each chunk packs into whole blocks of a Residency, and large enough that
+// the kernel's cost per call (about 0.3 µs) is under 1% of the walk of the
+// chunk (about 60 µs for 256 MiB of resident pages). The call is an
+// ordinary system call, so the scheduler knows a thread is in the kernel
+// and a stop-the-world need not wait for it.
+const mincoreChunk = 64 << 10
 
 // vecPool keeps mincore's byte-per-page vectors warm: a fresh vector costs
 // the kernel a page fault per 4096 entries inside the system call.
@@ -434,7 +436,7 @@ func residentInto(dst *Residency, p unsafe.Pointer, n uintptr) error {
 			cp = unsafe.Add(p, uintptr(first)*uintptr(pageSize)-head)
 			cn = min(uintptr(cnt)*uintptr(pageSize), n+head-uintptr(first)*uintptr(pageSize))
 		}
-		if err := sys.MincoreRaw(cp, cn, vec[:cnt]); err != nil {
+		if err := sys.MincoreRange(cp, cn, vec[:cnt]); err != nil {
 			e := rangeErr("mincore", p, n, err)
 			if errors.Is(err, unix.ENOMEM) {
 				e.Hint = "part of the range is not mapped"
