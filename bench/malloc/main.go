@@ -594,6 +594,13 @@ func main() {
 	for _, nm := range names[1:] {
 		res[nm] = result{}
 	}
+	// add measures one workload of one allocator after a full garbage
+	// collection, so that no allocator runs while the GC still sweeps the
+	// previous workload's garbage (Go make's above all).
+	add := func(nm, k string, f func() float64) {
+		runtime.GC()
+		res[nm].add(k, f())
+	}
 	var peakRatio, peakUsable []float64
 	for r := range *runs + 1 {
 		if r == 0 {
@@ -601,44 +608,44 @@ func main() {
 		} else {
 			fmt.Fprintf(os.Stderr, "run %d/%d\n", r, *runs)
 		}
-		res["vmkit Cache"].add("pairs", pairsvmkitCache(*n))
-		res["vmkit Cache unsafe"].add("pairs", pairsvmkitCacheUnsafe(*n))
-		res["vmkit"].add("pairs", pairsvmkit(*n))
-		res["modernc"].add("pairs", pairsmodernc(*n))
-		res["modernc+mutex"].add("pairs", pairsmoderncMutex(*n))
-		res["glibc cgo"].add("pairs", pairscgo(*n))
-		res["Go make"].add("pairs", pairsgoMake(*n))
+		add("vmkit Cache", "pairs", func() float64 { return pairsvmkitCache(*n) })
+		add("vmkit Cache unsafe", "pairs", func() float64 { return pairsvmkitCacheUnsafe(*n) })
+		add("vmkit", "pairs", func() float64 { return pairsvmkit(*n) })
+		add("modernc", "pairs", func() float64 { return pairsmodernc(*n) })
+		add("modernc+mutex", "pairs", func() float64 { return pairsmoderncMutex(*n) })
+		add("glibc cgo", "pairs", func() float64 { return pairscgo(*n) })
+		add("Go make", "pairs", func() float64 { return pairsgoMake(*n) })
 
-		res["vmkit Cache"].add("ring", ringvmkitCache(*n, nil))
-		res["vmkit Cache unsafe"].add("ring", ringvmkitCacheUnsafe(*n, nil))
-		res["vmkit"].add("ring", ringvmkit(*n, nil))
-		res["modernc"].add("ring", ringmodernc(*n, nil))
-		res["modernc+mutex"].add("ring", ringmoderncMutex(*n, nil))
-		res["glibc cgo"].add("ring", ringcgo(*n, nil))
-		res["Go make"].add("ring", ringgoMake(*n, nil))
+		add("vmkit Cache", "ring", func() float64 { return ringvmkitCache(*n, nil) })
+		add("vmkit Cache unsafe", "ring", func() float64 { return ringvmkitCacheUnsafe(*n, nil) })
+		add("vmkit", "ring", func() float64 { return ringvmkit(*n, nil) })
+		add("modernc", "ring", func() float64 { return ringmodernc(*n, nil) })
+		add("modernc+mutex", "ring", func() float64 { return ringmoderncMutex(*n, nil) })
+		add("glibc cgo", "ring", func() float64 { return ringcgo(*n, nil) })
+		add("Go make", "ring", func() float64 { return ringgoMake(*n, nil) })
 
-		res["vmkit Cache"].add("larson1", larson(1, *n, larsonvmkitCache))
-		res["vmkit Cache"].add("larson2", larson(2, *n, larsonvmkitCache))
-		res["vmkit"].add("larson1", larson(1, *n, larsonvmkit))
-		res["vmkit"].add("larson2", larson(2, *n, larsonvmkit))
-		res["modernc+mutex"].add("larson1", larson(1, *n, larsonmoderncMutex))
-		res["modernc+mutex"].add("larson2", larson(2, *n, larsonmoderncMutex))
-		res["glibc cgo"].add("larson1", larson(1, *n, larsoncgo))
-		res["glibc cgo"].add("larson2", larson(2, *n, larsoncgo))
-		res["Go make"].add("larson1", larson(1, *n, larsongoMake))
-		res["Go make"].add("larson2", larson(2, *n, larsongoMake))
+		add("vmkit Cache", "larson1", func() float64 { return larson(1, *n, larsonvmkitCache) })
+		add("vmkit Cache", "larson2", func() float64 { return larson(2, *n, larsonvmkitCache) })
+		add("vmkit", "larson1", func() float64 { return larson(1, *n, larsonvmkit) })
+		add("vmkit", "larson2", func() float64 { return larson(2, *n, larsonvmkit) })
+		add("modernc+mutex", "larson1", func() float64 { return larson(1, *n, larsonmoderncMutex) })
+		add("modernc+mutex", "larson2", func() float64 { return larson(2, *n, larsonmoderncMutex) })
+		add("glibc cgo", "larson1", func() float64 { return larson(1, *n, larsoncgo) })
+		add("glibc cgo", "larson2", func() float64 { return larson(2, *n, larsoncgo) })
+		add("Go make", "larson1", func() float64 { return larson(1, *n, larsongoMake) })
+		add("Go make", "larson2", func() float64 { return larson(2, *n, larsongoMake) })
 
-		res["vmkit Cache"].add("indep1", independent(1, *n, true))
-		res["vmkit Cache"].add("indep2", independent(2, *n, true))
-		res["vmkit"].add("indep1", independent(1, *n, false))
-		res["vmkit"].add("indep2", independent(2, *n, false))
+		add("vmkit Cache", "indep1", func() float64 { return independent(1, *n, true) })
+		add("vmkit Cache", "indep2", func() float64 { return independent(2, *n, true) })
+		add("vmkit", "indep1", func() float64 { return independent(1, *n, false) })
+		add("vmkit", "indep2", func() float64 { return independent(2, *n, false) })
 
-		res["vmkit Cache"].add("realloc", reallocvmkitCache(*n/20))
-		res["vmkit"].add("realloc", reallocvmkit(*n/20))
-		res["modernc"].add("realloc", reallocmodernc(*n/20))
-		res["modernc+mutex"].add("realloc", reallocmoderncMutex(*n/20))
-		res["glibc cgo"].add("realloc", realloccgo(*n/20))
-		res["Go make"].add("realloc", reallocgoMake(*n/20))
+		add("vmkit Cache", "realloc", func() float64 { return reallocvmkitCache(*n / 20) })
+		add("vmkit", "realloc", func() float64 { return reallocvmkit(*n / 20) })
+		add("modernc", "realloc", func() float64 { return reallocmodernc(*n / 20) })
+		add("modernc+mutex", "realloc", func() float64 { return reallocmoderncMutex(*n / 20) })
+		add("glibc cgo", "realloc", func() float64 { return realloccgo(*n / 20) })
+		add("Go make", "realloc", func() float64 { return reallocgoMake(*n / 20) })
 		if r == 0 {
 			for nm, m := range res {
 				if nm == "glibc C" {
