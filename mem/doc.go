@@ -31,6 +31,15 @@
 // widening above. Changing the protection of, or dropping, Go heap memory
 // breaks the garbage collector: use them on mapped memory.
 //
+// # Residency
+//
+// Resident asks the kernel (mincore) in calls of 64K pages, a byte per page,
+// and packs the answer into a Residency. A Residency keeps one bit per page
+// only for the 512-page blocks that are partly resident; a wholly resident
+// or absent block costs one summary entry, and a range that is wholly in or
+// out of RAM costs a few dozen bytes, whatever its size. ResidentInto reuses
+// a Residency's storage, for scanners that read many ranges.
+//
 // # Locking
 //
 // Lock faults pages in and keeps them in RAM; LockOnFault keeps them once
