@@ -99,10 +99,12 @@
 //  1. n <= MaxSmall: the class comes from a table (one load).
 //  2. The class's stack is not empty and no slow mode is on: pop a block,
 //     mark its state used, return it. No lock, no atomic, no allocation.
-//  3. Otherwise (slow path): refill the stack from the arena's partial
-//     spans (or a new span) under the arena lock, a quarter of the free
-//     blocks of the class that the arena holds, between 4 and half the
-//     stack; or serve
+//  3. Otherwise (slow path): refill the stack under the arena lock, first
+//     with every block of the class waiting in the arena's ret list (blocks
+//     other goroutines sent home, and the halves of full stacks: step 3 of
+//     Free), up to the stack's room, then from the partial spans (or a new
+//     span), a quarter of the free blocks of the class that the arena
+//     holds, between 4 and half the stack; or serve
 //     a mid-size or large request from the arena or a mapping.
 //
 // For Cache.Free(b):
@@ -116,8 +118,10 @@
 //     address is known before the state byte arrives), and the class's
 //     stack has room: mark it cached and push it. A slice resliced to
 //     another capacity takes the class from the state byte instead.
-//  3. Otherwise (slow path): flush the older half of a full stack to the
-//     arena; or, for a small block of another arena (freed by a goroutine
+//  3. Otherwise (slow path): park the older half of a full stack in the
+//     arena's ret list of the class, still marked cached, for the next
+//     refill of any of the arena's caches (past 4,096 parked blocks, back
+//     into their spans); or, for a small block of another arena (freed by a goroutine
 //     other than the one that allocated it), mark it cached and queue it.
 //     A full queue goes home in batches of 64, with their classes, pushed
 //     on a lock-free stack of the block's arena, whose caches take them
