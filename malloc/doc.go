@@ -104,8 +104,8 @@
 //     other goroutines sent home, and the halves of full stacks: step 3 of
 //     Free), up to the stack's room, then from the partial spans (or a new
 //     span), a quarter of the free blocks of the class that the arena
-//     holds, between 4 and half the stack; or serve
-//     a mid-size or large request from the arena or a mapping.
+//     holds, between 4 and half the stack; or serve a mid-size or large
+//     request from the arena or a mapping.
 //
 // For Cache.Free(b):
 //
