@@ -250,6 +250,21 @@ func (a *arena) unlink(s *span) {
 	s.nx, s.pv, s.linked = 0, 0, false
 }
 
+// releaseEmpty releases every empty span, including the one per class that
+// giveBack keeps. a.mu is held.
+func (a *arena) releaseEmpty() {
+	for cl := 1; cl < numClasses; cl++ {
+		for s := a.partial[cl]; s != nil && a.empty[cl] > 0; {
+			next := s.next()
+			if s.nfree == s.nslots {
+				a.empty[cl]--
+				a.releaseSpan(s)
+			}
+			s = next
+		}
+	}
+}
+
 // releaseSpan gives an empty span's pages back to its region.
 func (a *arena) releaseSpan(s *span) {
 	a.unlink(s)

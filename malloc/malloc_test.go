@@ -819,6 +819,64 @@ func TestMetadataNotScanned(t *testing.T) {
 // ptrOf turns an address of off-heap memory back into a pointer.
 func ptrOf(a uintptr) unsafe.Pointer { return *(*unsafe.Pointer)(unsafe.Pointer(&a)) }
 
+// TestParkedBlocksComeBack frees far more blocks through one cache than its
+// bins hold: the overflow is parked in the arena (or, past its bound, put
+// back into spans). Every block must come back to the next allocations,
+// the statistics must add up at each step, and Trim must leave nothing
+// parked.
+func TestParkedBlocksComeBack(t *testing.T) {
+	h := newHeap(t, malloc.Options{})
+	c := h.NewCache()
+	defer c.Close()
+	const n = 10000
+	alloc := func() map[uintptr]bool {
+		got := map[uintptr]bool{}
+		for range n {
+			b, err := c.Malloc(100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got[addr(b)] = true
+		}
+		return got
+	}
+	freeAll := func(m map[uintptr]bool) {
+		for a := range m {
+			if err := c.UnsafeFree(ptrOf(a)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	first := alloc()
+	grown := h.Info().Arena
+	freeAll(first)
+	mustCheck(t, h)
+	if s := h.Info(); s.Uordblks != 0 || s.Fsmblks < n*100 {
+		t.Fatalf("after freeing %d blocks: Uordblks %d, Fsmblks %d", n, s.Uordblks, s.Fsmblks)
+	}
+	second := alloc()
+	mustCheck(t, h)
+	if a := h.Info().Arena; a != grown {
+		t.Fatalf("the second %d blocks needed more memory: Arena %d, was %d", n, a, grown)
+	}
+	reused := 0
+	for a := range second {
+		if first[a] {
+			reused++
+		}
+	}
+	if reused < n/2 {
+		t.Fatalf("only %d of %d blocks were reused", reused, n)
+	}
+	freeAll(second)
+	c.Flush()
+	h.Trim(0)
+	mustCheck(t, h)
+	if s := h.Info(); s.Uordblks != 0 || s.Smblks != 0 {
+		t.Fatalf("after Flush and Trim: Uordblks %d, Smblks %d (free small blocks left in spans or parked)", s.Uordblks, s.Smblks)
+	}
+}
+
 func TestCrossGoroutineHeapFrees(t *testing.T) {
 	if runtime.GOMAXPROCS(0) < 2 {
 		t.Skip("needs two Ps")

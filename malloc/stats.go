@@ -225,8 +225,10 @@ func (e *errWriter) printf(format string, args ...any) {
 
 // Trim gives free memory back to the system, like malloc_trim(3): the top
 // of every region above pad bytes, and the whole pages of every free chunk
-// (MADV_DONTNEED; the addresses stay reserved and read back as zeros). It
-// reports whether any memory was released.
+// (MADV_DONTNEED; the addresses stay reserved and read back as zeros),
+// after putting the blocks parked in the arenas back into their spans and
+// releasing the spans that are then empty. It reports whether any memory
+// was released.
 func (h *Heap) Trim(pad int) bool {
 	if h.check(nil) != nil {
 		return false
@@ -236,6 +238,7 @@ func (h *Heap) Trim(pad int) bool {
 	for _, a := range h.allArenas() {
 		a.mu.Lock()
 		a.dropReturned()
+		a.releaseEmpty()
 		for _, r := range a.regions {
 			if h.trimTop(r, padPages) {
 				released = true
