@@ -274,7 +274,9 @@ func (c *Cache) remember(p uintptr) uintptr {
 }
 
 // UnsafeMalloc is Malloc returning a bare pointer; see the package-level
-// UnsafeMalloc. Its fast path is Malloc's.
+// UnsafeMalloc. Its fast path is Malloc's, written out again: a helper
+// shared by the two costs more than the inliner's budget, and a call here
+// would cost what the fast path saves.
 func (c *Cache) UnsafeMalloc(size int) (unsafe.Pointer, error) {
 	if uint(size) <= maxSmall {
 		cl := sizeClass(size)
