@@ -1,0 +1,113 @@
+package malloc_test
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"unsafe"
+
+	"github.com/vmkit/vmkit/malloc"
+)
+
+// Memory from the package-level functions lives outside the Go heap: the
+// garbage collector neither scans nor frees it, and Free gives it back.
+// Misuse is an error, not corruption.
+func Example() {
+	b, err := malloc.Malloc(100)
+	if err != nil {
+		panic(err)
+	}
+	copy(b, "off the Go heap")
+	fmt.Println(len(b), malloc.UsableSize(b), string(b[:15]))
+	if err := malloc.Free(b); err != nil {
+		panic(err)
+	}
+	err = malloc.Free(b)
+	fmt.Println(errors.Is(err, malloc.ErrDoubleFree))
+	// Output:
+	// 100 112 off the Go heap
+	// true
+}
+
+// A Cache is the fast path for one goroutine at a time. A block may be
+// freed through any Cache of the same heap: here a consumer frees what a
+// producer allocated.
+func ExampleCache() {
+	h, err := malloc.NewHeap(malloc.Options{})
+	if err != nil {
+		panic(err)
+	}
+	defer h.Close()
+	blocks := make(chan []byte, 16)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // the consumer
+		defer wg.Done()
+		c := h.NewCache()
+		defer c.Close()
+		for b := range blocks {
+			if err := c.Free(b); err != nil {
+				panic(err)
+			}
+		}
+	}()
+	c := h.NewCache() // the producer's
+	for i := range 1000 {
+		b, err := c.Malloc(64 + i%200)
+		if err != nil {
+			panic(err)
+		}
+		b[0] = byte(i)
+		blocks <- b
+	}
+	close(blocks)
+	wg.Wait()
+	c.Close()
+	fmt.Println(h.Info().Uordblks, h.Check())
+	// Output: 0 <nil>
+}
+
+// The typed API allocates values and slices of pointer-free types; it
+// refuses a type that holds Go pointers, which the collector would not see.
+func ExampleMakeSlice() {
+	type point struct{ X, Y float64 }
+	pts, err := malloc.MakeSlice[point](3, 1000)
+	if err != nil {
+		panic(err)
+	}
+	pts[2] = point{1, 2}
+	fmt.Println(len(pts), cap(pts), pts[2])
+	if err := malloc.FreeSlice(pts); err != nil {
+		panic(err)
+	}
+
+	type node struct{ Next *node }
+	_, err = malloc.New[node]()
+	fmt.Println(errors.Is(err, malloc.ErrPointerType))
+	// Output:
+	// 3 1000 {1 2}
+	// true
+}
+
+// With guard bytes on, Probe reports a write one byte past the end of a
+// block, as glibc's mprobe does.
+func ExampleHeap_Probe() {
+	h, err := malloc.NewHeap(malloc.Options{Guard: true})
+	if err != nil {
+		panic(err)
+	}
+	defer h.Close()
+	b, err := h.Malloc(10)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(h.Probe(b))
+	// Go's bounds checks stop b[10]; a write through a raw pointer, as
+	// from C or unsafe code, is what guard bytes catch.
+	unsafe.Slice(unsafe.SliceData(b), 11)[10] = 'x'
+
+	fmt.Println(h.Probe(b))
+	// Output:
+	// OK
+	// TAIL
+}
