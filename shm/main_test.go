@@ -11,14 +11,18 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/vmkit/vmkit/internal/procfs"
 	"github.com/vmkit/vmkit/internal/testchild"
+	"github.com/vmkit/vmkit/mem"
 	"github.com/vmkit/vmkit/shm"
 )
 
@@ -278,7 +282,7 @@ func countFlag(flags []uint64, flag uint64) int {
 
 // eventually polls cond for up to 3 s: the kernel moves pages between LRU
 // lists in per-CPU batches, so a page flag can lag the system call that
-// changed it.
+// changed it. Between polls it drains those batches (drainLRU).
 func eventually(cond func() bool) bool {
 	for deadline := time.Now().Add(3 * time.Second); ; {
 		if cond() {
@@ -287,7 +291,36 @@ func eventually(cond func() bool) bool {
 		if time.Now().After(deadline) {
 			return false
 		}
+		drainLRU()
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// drainLRU empties every CPU's batch of pages on their way to the LRU lists,
+// where the kernel sets or clears PG_unevictable and PG_mlocked: a batch of
+// up to 15 pages otherwise waits until that CPU fills it. mlock drains the
+// calling CPU's batch, so the thread visits each CPU in turn and locks and
+// unlocks a page of its own there.
+func drainLRU() {
+	page, err := mem.Map(os.Getpagesize(), mem.Read|mem.Write, 0)
+	if err != nil {
+		return
+	}
+	defer page.Close()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var old unix.CPUSet
+	if unix.SchedGetaffinity(0, &old) != nil {
+		return
+	}
+	defer unix.SchedSetaffinity(0, &old)
+	for cpu := range runtime.NumCPU() {
+		var one unix.CPUSet
+		one.Set(cpu)
+		if unix.SchedSetaffinity(0, &one) == nil {
+			page.Lock()
+			page.Unlock()
+		}
 	}
 }
 
