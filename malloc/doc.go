@@ -148,7 +148,11 @@
 // passes. Two goroutines that free the same block at the same moment race in
 // the caller's program (a data race on the block itself): both may see the
 // state used. The state byte is written without atomics to keep the fast
-// path at a few nanoseconds, so such a race is not guaranteed to be caught.
+// path at a few nanoseconds, so such a race is not guaranteed to be caught
+// (a compare-and-swap per free measured 4.9 -> 10.3 ns per malloc+free pair
+// here). With Options.Guard every free claims its block under a lock, and
+// then exactly one of the two frees succeeds and the other gets
+// ErrDoubleFree; the test shows both behaviours.
 //
 // Stores of Go pointers into this memory are not caught by the allocator
 // (only GOEXPERIMENT=cgocheck2 sees them; see the test): the typed functions

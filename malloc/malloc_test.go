@@ -877,6 +877,56 @@ func TestParkedBlocksComeBack(t *testing.T) {
 	}
 }
 
+// TestGuardCatchesConcurrentDoubleFree: with guard bytes on, every free
+// claims its block under a lock, so of two goroutines freeing one block at
+// the same moment exactly one succeeds and the other gets ErrDoubleFree,
+// through Caches as through the Heap.
+func TestGuardCatchesConcurrentDoubleFree(t *testing.T) {
+	h := newHeap(t, malloc.Options{Guard: true})
+	c1, c2 := h.NewCache(), h.NewCache()
+	defer c1.Close()
+	defer c2.Close()
+	frees := [][2]func([]byte) error{{c1.Free, c2.Free}, {h.Free, h.Free}, {c1.Free, h.Free}}
+	for i := range 3000 {
+		b, err := h.Malloc(16 + i%500)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pair := frees[i%len(frees)]
+		var errs [2]error
+		var start, done sync.WaitGroup
+		start.Add(1)
+		done.Add(2)
+		for k := range 2 {
+			go func() {
+				defer done.Done()
+				start.Wait()
+				errs[k] = pair[k](b)
+			}()
+		}
+		start.Done()
+		done.Wait()
+		ok, dbl := 0, 0
+		for _, err := range errs {
+			switch {
+			case err == nil:
+				ok++
+			case errors.Is(err, malloc.ErrDoubleFree):
+				dbl++
+			default:
+				t.Fatalf("round %d: %v", i, err)
+			}
+		}
+		if ok != 1 || dbl != 1 {
+			t.Fatalf("round %d: two concurrent frees gave %v", i, errs)
+		}
+	}
+	mustCheck(t, h)
+	if u := h.Info().Uordblks; u != 0 {
+		t.Fatalf("Uordblks %d after every block was freed once", u)
+	}
+}
+
 func TestCrossGoroutineHeapFrees(t *testing.T) {
 	if runtime.GOMAXPROCS(0) < 2 {
 		t.Skip("needs two Ps")

@@ -41,7 +41,10 @@ type Options struct {
 	Perturb int
 	// Guard surrounds every block with guard bytes, checked by Free and by
 	// Probe: an overrun of even one byte past the requested size, or a write
-	// just before the block, is reported. It costs a hash-map lookup per call.
+	// just before the block, is reported. Every free then claims its block
+	// under a lock, so two goroutines freeing one block at the same moment
+	// get one success and one ErrDoubleFree, which the fast path does not
+	// promise. It costs a hash-map lookup per call.
 	Guard bool
 	// ProfileRate samples one allocation per ProfileRate bytes on average
 	// into the "vmkit/malloc" pprof profile; 0 disables profiling.
