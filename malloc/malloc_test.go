@@ -927,6 +927,51 @@ func TestGuardCatchesConcurrentDoubleFree(t *testing.T) {
 	}
 }
 
+// TestRemoteFreesOfTwoArenas frees, through a cache of a third arena,
+// blocks of two other arenas interleaved: the queue home mixes them, and
+// each block must reach its own arena (Check verifies every returned block
+// against its arena) and be reused there.
+func TestRemoteFreesOfTwoArenas(t *testing.T) {
+	h := newHeap(t, malloc.Options{ArenaMax: 3})
+	a0, a1, a2 := h.NewCache(), h.NewCache(), h.NewCache() // arenas 0, 1 and 2
+	defer a0.Close()
+	defer a1.Close()
+	defer a2.Close()
+	var bs [][]byte
+	for i := range 2000 {
+		c := a0
+		if i%2 == 1 {
+			c = a1
+		}
+		b, err := c.Malloc(32 + i%300)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bs = append(bs, b)
+	}
+	for _, b := range bs {
+		if err := a2.Free(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustCheck(t, h)
+	if u := h.Info().Uordblks; u != 0 {
+		t.Fatalf("Uordblks %d with every block freed", u)
+	}
+	for range 2 {
+		for _, c := range []*malloc.Cache{a0, a1} {
+			for i := range 1000 {
+				b, err := c.Malloc(32 + i%300)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Free(b)
+			}
+		}
+		mustCheck(t, h)
+	}
+}
+
 func TestCrossGoroutineHeapFrees(t *testing.T) {
 	if runtime.GOMAXPROCS(0) < 2 {
 		t.Skip("needs two Ps")
