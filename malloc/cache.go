@@ -207,20 +207,12 @@ func (c *Cache) Free(b []byte) error {
 }
 
 // freeOther frees a block outside the remembered region, or any block the
-// fast path cannot take: it remembers the block's region and tries the fast
-// path once more, and a block of the remembered region of another arena
-// joins the queue that sends such blocks home, before the slow path.
+// fast path cannot take: a block of the remembered region of another arena
+// joins the queue that sends such blocks home; otherwise it remembers the
+// block's region and caches a used block of it through put, which parks
+// half a full bin; anything else takes the slow path.
 func (c *Cache) freeOther(p uintptr) error {
 	g := granule(p - c.rbase)
-	if g < c.rgran && c.st.mode == 0 {
-		// In the remembered region, with a class that b's capacity did not
-		// give, or a full bin: the state byte names the class.
-		st := c.rstate + g
-		if s := *(*uint8)(ptr(st)); s&slotMask == slotUsed {
-			c.put(p, st, s)
-			return nil
-		}
-	}
 	if g >= c.rgran {
 		if off := p - c.fbase; off>>4 < c.fgran {
 			if g := granule(off); g < c.fgran && c.st.mode == 0 {
@@ -232,18 +224,16 @@ func (c *Cache) freeOther(p uintptr) error {
 			}
 			return c.h.freeSlow(p, c)
 		}
-		if g = c.remember(p); g < c.rgran && c.st.mode == 0 {
-			st := c.rstate + g
-			s := *(*uint8)(ptr(st))
-			if s&slotMask == slotUsed {
-				bn := &c.st.bins[s&classMask]
-				if n := bn.n; n < bn.max {
-					*(*uint8)(ptr(st)) = s ^ (slotUsed | slotCached)
-					bn.ent[n] = entry{p, st}
-					bn.n = n + 1
-					return nil
-				}
-			}
+		g = c.remember(p)
+	}
+	if g < c.rgran && c.st.mode == 0 {
+		// In the remembered region (perhaps just remembered), with a class
+		// that b's capacity did not give, or a full bin: the state byte
+		// names the class, and put parks half a full bin.
+		st := c.rstate + g
+		if s := *(*uint8)(ptr(st)); s&slotMask == slotUsed {
+			c.put(p, st, s)
+			return nil
 		}
 	}
 	return c.h.freeSlow(p, c)
