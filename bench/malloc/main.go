@@ -35,6 +35,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -483,6 +484,43 @@ func ringPeak(h *malloc.Heap, n int) (ratio, usable float64) {
 	return ratio, usable
 }
 
+// lineTransfer returns the time, in nanoseconds, that one cache line takes
+// to go from one CPU to the other: two goroutines locked to their threads
+// hand a counter back and forth. Workload (c) moves a cache line or two
+// between the CPUs for every block that crosses goroutines, so its
+// 2-goroutine figure follows this latency, which on a virtual machine
+// depends on where the hypervisor places the vCPUs at the moment and can
+// change from minute to minute. It needs two CPUs free.
+func lineTransfer(rounds int) float64 {
+	var x struct {
+		_ [64]byte
+		v atomic.Int64
+		_ [64]byte
+	}
+	done := make(chan struct{})
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		for i := int64(1); i < 2*int64(rounds); i += 2 {
+			for x.v.Load() != i {
+			}
+			x.v.Store(i + 1)
+		}
+		close(done)
+	}()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	t0 := time.Now()
+	x.v.Store(1)
+	for i := int64(2); i < 2*int64(rounds); i += 2 {
+		for x.v.Load() != i {
+		}
+		x.v.Store(i + 1)
+	}
+	<-done
+	return float64(time.Since(t0).Nanoseconds()) / float64(2*rounds)
+}
+
 // independent runs workload (a) on g goroutines, each with its own Cache and
 // no block crossing goroutines, and returns malloc+free pairs per second: a
 // control for (c), which shows how far the machine lets two goroutines
@@ -513,7 +551,7 @@ func main() {
 	objects := flag.Int("objects", 10_000_000, "objects held in workload (e)")
 	churn := flag.Int64("churn", 4<<30, "bytes of Go garbage churned in workload (e)")
 	headroom := flag.Int64("headroom", 256<<20, "workload (e)'s memory-limited setting: GOMEMLIMIT is the Go memory after setup plus this many bytes")
-	only := flag.String("only", "", "run only this workload of vmkit (pairs, cachepairs, ring, cachering, unsafepairs, unsafering, ringpeak, realloc, larson1, larson2 (on Caches), indep1, indep2 (the control of (c): pairs on 1 or 2 goroutines, nothing crossing), plarson1, plarson2 (package-level), gc) or of modernc (moderncpairs, moderncring), for profiling")
+	only := flag.String("only", "", "run only this workload of vmkit (pairs, cachepairs, ring, cachering, unsafepairs, unsafering, ringpeak, realloc, larson1, larson2 (on Caches), transfer (a cache line's trip between the CPUs, in ns), indep1, indep2 (the control of (c): pairs on 1 or 2 goroutines, nothing crossing), plarson1, plarson2 (package-level), gc) or of modernc (moderncpairs, moderncring), for profiling")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	flag.Parse()
 	if *cpuprofile != "" {
@@ -559,6 +597,8 @@ func main() {
 				v = 1e9 / larson(1, *n, larsonvmkitCache)
 			case "larson2":
 				v = 1e9 / larson(2, *n, larsonvmkitCache)
+			case "transfer":
+				v = lineTransfer(*n / 10)
 			case "indep1":
 				v = 1e9 / independent(1, *n, true)
 			case "indep2":
@@ -639,6 +679,7 @@ func main() {
 		add("Go make", "larson1", func() float64 { return larson(1, *n, larsongoMake) })
 		add("Go make", "larson2", func() float64 { return larson(2, *n, larsongoMake) })
 
+		add("vmkit Cache", "transfer", func() float64 { return lineTransfer(*n / 10) })
 		add("vmkit Cache", "indep1", func() float64 { return independent(1, *n, true) })
 		add("vmkit Cache", "indep2", func() float64 { return independent(2, *n, true) })
 		add("vmkit", "indep1", func() float64 { return independent(1, *n, false) })
@@ -718,6 +759,7 @@ func main() {
 		}
 	}
 	fmt.Println()
+	fmt.Printf("%-28s %20s\n", "(c) cache line CPU->CPU, ns", fmt.Sprintf("%.0f", median(res["vmkit Cache"]["transfer"])))
 	row("(d) realloc ns/op", "realloc", 1, "")
 	fmt.Printf("\n(b) footprint at the end of the ring, fresh heap: mapped/live (requested bytes): glibc C %.3f (mallinfo2 arena+hblkhd), vmkit Cache %.3f (Info Arena+Hblkhd); vmkit mapped/usable bytes %.3f\n",
 		median(cres["ringpeak"]), median(peakRatio), median(peakUsable))
