@@ -202,6 +202,26 @@ func (c *Cache) Free(b []byte) error {
 				return nil
 			}
 		}
+	} else if g := granule(p - c.fbase); g < c.fgran && cs.mode == 0 {
+		// A block of the remembered region of another arena, freed by a
+		// goroutine other than the one that allocated it: queue it to go
+		// home. This path is kept short, because its state byte is in a
+		// cache line that the other goroutine's CPU wrote last, and the
+		// shorter the path, the more of these misses the CPU overlaps when
+		// a goroutine frees many such blocks in a row.
+		st := c.fstate + g
+		cl := sizeClass(cap(b))
+		if s := *(*uint8)(ptr(st)); s == slotUsed|cl {
+			*(*uint8)(ptr(st)) = slotCached | cl
+			i := cs.nremote & (binMax - 1)
+			cs.remote[i] = entry{p, st}
+			cs.rcls[i] = cl
+			if cs.nremote = i + 1; i+1 == binMax {
+				c.h.sendHome(cs.remote[:], cs.rcls[:])
+				cs.nremote = 0
+			}
+			return nil
+		}
 	}
 	return c.freeOther(p)
 }
