@@ -491,6 +491,20 @@ func (h *Heap) Free(b []byte) error {
 			g := granule(p - sh.rbase)
 			if g >= sh.rgran {
 				if g := granule(p - sh.fbase); g < sh.fgran {
+					// Another arena's block: queued here in a short path,
+					// as in Cache.Free, or by freeForeign.
+					st := sh.fstate + g
+					if s := *(*uint8)(ptr(st)); s&slotMask == slotUsed && sh.mode == 0 {
+						*(*uint8)(ptr(st)) = s ^ (slotUsed | slotCached)
+						i := sh.nremote & (binMax - 1)
+						sh.remote[i] = entry{p, st}
+						sh.rcls[i] = s & classMask
+						if sh.nremote = i + 1; i+1 == binMax {
+							return h.sendFull(sh)
+						}
+						procUnpin()
+						return nil
+					}
 					return h.freeForeign(sh, p, g)
 				}
 				g = sh.remember(h, p)
@@ -533,6 +547,16 @@ func (h *Heap) freeResliced(sh *cacheState, p, st uintptr, s uint8) error {
 	}
 	procUnpin()
 	return h.freeSlow(p, nil)
+}
+
+// sendFull sends the full remote queue of the per-P cache sh home, with
+// the goroutine pinned to sh's P. It unpins.
+func (h *Heap) sendFull(sh *cacheState) error {
+	var tmp homeBatch
+	tmp.take(sh)
+	procUnpin()
+	h.sendHome(tmp.ent[:], tmp.cls[:])
+	return nil
 }
 
 // freeForeign frees p, at granule g in the per-P cache sh's remembered
