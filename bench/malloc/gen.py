@@ -176,6 +176,26 @@ func larson{i}(n int, in, out chan []{a["T"]}) {{
 		}}
 	}}
 }}
+
+// larsonDrain{i} frees the batches left in the channels of workload (c)
+// on {a["name"]} once both workers are done: the batches a worker sent after
+// the other had stopped taking them.
+func larsonDrain{i}(chans ...chan []{a["T"]}) {{
+	{a["setup"]}
+	for _, ch := range chans {{
+		for {{
+			select {{
+			case got := <-ch:
+				for _, b := range got {{
+					{f("free", v="b")}
+				}}
+				continue
+			default:
+			}}
+			break
+		}}
+	}}
+}}
 ''')
 src = "\n".join(out)
 # Go make has no free: drop empty statements lines

@@ -159,6 +159,27 @@ func larsonvmkitCache(n int, in, out chan [][]byte) {
 	}
 }
 
+// larsonDrainvmkitCache frees the batches left in the channels of workload (c)
+// on vmkit Cache once both workers are done: the batches a worker sent after
+// the other had stopped taking them.
+func larsonDrainvmkitCache(chans ...chan [][]byte) {
+	c := malloc.NewCache()
+	defer c.Close()
+	for _, ch := range chans {
+		for {
+			select {
+			case got := <-ch:
+				for _, b := range got {
+					c.Free(b)
+				}
+				continue
+			default:
+			}
+			break
+		}
+	}
+}
+
 // pairsvmkitCacheUnsafe: workload (a) on vmkit Cache unsafe; ns per malloc+free.
 func pairsvmkitCacheUnsafe(n int) float64 {
 	c := malloc.NewCache()
@@ -344,6 +365,26 @@ func larsonvmkit(n int, in, out chan [][]byte) {
 			}
 		default:
 			return
+		}
+	}
+}
+
+// larsonDrainvmkit frees the batches left in the channels of workload (c)
+// on vmkit once both workers are done: the batches a worker sent after
+// the other had stopped taking them.
+func larsonDrainvmkit(chans ...chan [][]byte) {
+
+	for _, ch := range chans {
+		for {
+			select {
+			case got := <-ch:
+				for _, b := range got {
+					malloc.Free(b)
+				}
+				continue
+			default:
+			}
+			break
 		}
 	}
 }
@@ -557,6 +598,26 @@ func larsonmoderncMutex(n int, in, out chan []uintptr) {
 	}
 }
 
+// larsonDrainmoderncMutex frees the batches left in the channels of workload (c)
+// on modernc+mutex once both workers are done: the batches a worker sent after
+// the other had stopped taking them.
+func larsonDrainmoderncMutex(chans ...chan []uintptr) {
+	a := sharedModernc
+	for _, ch := range chans {
+		for {
+			select {
+			case got := <-ch:
+				for _, b := range got {
+					a.free(b)
+				}
+				continue
+			default:
+			}
+			break
+		}
+	}
+}
+
 // pairscgo: workload (a) on glibc cgo; ns per malloc+free.
 func pairscgo(n int) float64 {
 
@@ -693,6 +754,26 @@ func larsoncgo(n int, in, out chan []unsafe.Pointer) {
 			}
 		default:
 			return
+		}
+	}
+}
+
+// larsonDraincgo frees the batches left in the channels of workload (c)
+// on glibc cgo once both workers are done: the batches a worker sent after
+// the other had stopped taking them.
+func larsonDraincgo(chans ...chan []unsafe.Pointer) {
+
+	for _, ch := range chans {
+		for {
+			select {
+			case got := <-ch:
+				for _, b := range got {
+					cFree(b)
+				}
+				continue
+			default:
+			}
+			break
 		}
 	}
 }
@@ -837,6 +918,26 @@ func larsongoMake(n int, in, out chan [][]byte) {
 			}
 		default:
 			return
+		}
+	}
+}
+
+// larsonDraingoMake frees the batches left in the channels of workload (c)
+// on Go make once both workers are done: the batches a worker sent after
+// the other had stopped taking them.
+func larsonDraingoMake(chans ...chan [][]byte) {
+
+	for _, ch := range chans {
+		for {
+			select {
+			case got := <-ch:
+				for _, b := range got {
+					_ = b
+				}
+				continue
+			default:
+			}
+			break
 		}
 	}
 }
