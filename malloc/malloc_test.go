@@ -736,6 +736,74 @@ func TestRemoteFreesGoHome(t *testing.T) {
 	mustCheck(t, h)
 }
 
+// TestRemoteFreesResliced frees blocks of one arena through a Cache of
+// another as slices resliced in every way a program may reslice them, so
+// that the capacity no longer names the class and the short path for the
+// other arena's blocks must hand over to the general one. Each is freed
+// once, a second free is refused, and the blocks come home and are handed
+// out again as used blocks.
+func TestRemoteFreesResliced(t *testing.T) {
+	h := newHeap(t, malloc.Options{ArenaMax: 2})
+	a, b := h.NewCache(), h.NewCache() // arenas 0 and 1
+	defer a.Close()
+	defer b.Close()
+	reslice := []func([]byte) []byte{
+		func(x []byte) []byte { return x },
+		func(x []byte) []byte { return x[:0] },
+		func(x []byte) []byte { return x[:len(x)/2] },
+		func(x []byte) []byte { return x[:len(x)/2:len(x)/2] },
+		func(x []byte) []byte { return x[:1:1] },
+		func(x []byte) []byte { return x[:len(x):len(x)] },
+	}
+	sizes := []int{16, 100, 700, 3000}
+	var bs [][]byte
+	for i := range 600 {
+		x, err := a.Malloc(sizes[i%len(sizes)])
+		if err != nil {
+			t.Fatal(err)
+		}
+		bs = append(bs, x)
+	}
+	freed := map[uintptr]bool{}
+	for i, x := range bs {
+		if err := b.Free(reslice[i%len(reslice)](x)); err != nil {
+			t.Fatalf("free of block %d (%d bytes), resliced by form %d, through another arena's cache: %v", i, len(x), i%len(reslice), err)
+		}
+		freed[addr(x)] = true
+	}
+	for i, x := range bs {
+		if err := b.Free(reslice[(i+1)%len(reslice)](x)); !errors.Is(err, malloc.ErrDoubleFree) {
+			t.Fatalf("second free of block %d on its way home: %v", i, err)
+		}
+	}
+	mustCheck(t, h)
+	if s := h.Info(); s.Uordblks != 0 {
+		t.Fatalf("Uordblks %d with every block freed", s.Uordblks)
+	}
+	reused := 0
+	var again [][]byte
+	for i := range 600 {
+		x, err := a.Malloc(sizes[i%len(sizes)])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if freed[addr(x)] {
+			reused++
+		}
+		again = append(again, x)
+	}
+	if reused < 500 {
+		t.Fatalf("only %d of 600 blocks came back to their arena's cache", reused)
+	}
+	mustCheck(t, h)
+	for _, x := range again {
+		if err := a.Free(x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustCheck(t, h)
+}
+
 // Blocks allocated on one goroutine and freed through the heap's per-P
 // caches on another (so, mostly, through a P of another arena) are freed
 // once: interior pointers and, once all are free, second frees are refused.
