@@ -751,7 +751,7 @@ func TestRemoteFreesResliced(t *testing.T) {
 		func(x []byte) []byte { return x },
 		func(x []byte) []byte { return x[:0] },
 		func(x []byte) []byte { return x[:len(x)/2] },
-		func(x []byte) []byte { return x[:len(x)/2:len(x)/2] },
+		func(x []byte) []byte { return x[: len(x)/2 : len(x)/2] },
 		func(x []byte) []byte { return x[:1:1] },
 		func(x []byte) []byte { return x[:len(x):len(x)] },
 	}
