@@ -105,7 +105,7 @@ func (h *Heap) Check() error {
 		return err
 	}
 	corrupt := func(format string, args ...any) error {
-		return fmt.Errorf("malloc: check: "+format+": %w", append(args, ErrCorrupt)...)
+		return &opError{msg: "check: " + fmt.Sprintf(format, args...), err: ErrCorrupt}
 	}
 	var cachedStates int64
 	for _, a := range h.allArenas() {

@@ -3,6 +3,7 @@ package malloc
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"syscall"
 )
 
@@ -14,9 +15,9 @@ var (
 	// ErrInvalidPointer: the block was not returned by this heap, or the
 	// pointer is not the start of a block (an interior pointer, a slice that
 	// was resliced from the front, a Go heap slice, a block of another Heap).
-	ErrInvalidPointer = errors.New("malloc: invalid pointer: not the start of a block of this heap")
+	ErrInvalidPointer = errors.New("malloc: invalid pointer")
 	// ErrDoubleFree: the block is already free.
-	ErrDoubleFree = errors.New("malloc: double free: the block is already free")
+	ErrDoubleFree = errors.New("malloc: double free")
 	// ErrNoMemory: the system refused the memory (mmap failed with ENOMEM),
 	// or the size cannot be represented.
 	ErrNoMemory error = &errnoError{"malloc: out of memory", syscall.ENOMEM}
@@ -44,23 +45,51 @@ type errnoError struct {
 func (e *errnoError) Error() string { return e.msg }
 func (e *errnoError) Unwrap() error { return e.errno }
 
+// An opError is an error of one call: the call and its argument, the
+// reason, and the sentinel it wraps, printed without the sentinel's own
+// "malloc: " prefix, so that the message names the package once:
+//
+//	malloc: free(0xc000012345): not the start of a block (interior pointer): invalid pointer
+type opError struct {
+	msg   string // the call and the reason
+	err   error  // the sentinel
+	cause error  // the system's error, if any
+}
+
+func (e *opError) Error() string {
+	s := "malloc: " + e.msg + ": " + strings.TrimPrefix(e.err.Error(), "malloc: ")
+	if e.cause != nil {
+		s += ": " + e.cause.Error()
+	}
+	return s
+}
+
+func (e *opError) Unwrap() []error {
+	if e.cause != nil {
+		return []error{e.err, e.cause}
+	}
+	return []error{e.err}
+}
+
 // noMemory builds the error of a failed allocation of size bytes; cause is
 // the system error, if any.
 func noMemory(op string, size int, cause error) error {
-	if cause == nil {
-		return fmt.Errorf("malloc: %s(%d): %w", op, size, ErrNoMemory)
-	}
-	return fmt.Errorf("malloc: %s(%d): %w: %w", op, size, ErrNoMemory, cause)
+	return &opError{msg: fmt.Sprintf("%s(%d)", op, size), err: ErrNoMemory, cause: cause}
+}
+
+// tooLarge is the error of a request larger than any mapping can be.
+func tooLarge(op string, size int, limit uint64) error {
+	return &opError{msg: fmt.Sprintf("%s(%d): more than the %d bytes a block may have", op, size, limit), err: ErrNoMemory}
 }
 
 func invalidArg(op, what string) error {
-	return fmt.Errorf("malloc: %s: %s: %w", op, what, ErrInvalidArgument)
+	return &opError{msg: op + ": " + what, err: ErrInvalidArgument}
 }
 
 func invalidPointer(op string, p uintptr, why string) error {
-	return fmt.Errorf("malloc: %s(%#x): %s: %w", op, p, why, ErrInvalidPointer)
+	return &opError{msg: fmt.Sprintf("%s(%#x): %s", op, p, why), err: ErrInvalidPointer}
 }
 
 func doubleFree(op string, p uintptr, why string) error {
-	return fmt.Errorf("malloc: %s(%#x): %s: %w", op, p, why, ErrDoubleFree)
+	return &opError{msg: fmt.Sprintf("%s(%#x): %s", op, p, why), err: ErrDoubleFree}
 }

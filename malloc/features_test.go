@@ -8,6 +8,7 @@ import (
 	"runtime/pprof"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"unsafe"
 
@@ -478,4 +479,67 @@ func TestBrkRegion(t *testing.T) {
 	if now, _ := mem.Sbrk(0); now != before {
 		t.Fatalf("Close left the break at %#x, it was %#x", now, before)
 	}
+}
+
+// TestErrorMessages checks that each refusal says what was called, why it
+// was refused and what kind of error it is, naming the package once, and
+// still matches its sentinel (and errno) with errors.Is.
+func TestErrorMessages(t *testing.T) {
+	h := newHeap(t, malloc.Options{})
+	b, err := h.Malloc(100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	goMem := make([]byte, 64)
+	cases := []struct {
+		name string
+		call func() error
+		is   []error
+		want []string
+	}{
+		{"negative size", func() error { _, err := h.Malloc(-1); return err },
+			[]error{malloc.ErrInvalidArgument, syscall.EINVAL}, []string{"malloc(-1)", "negative size", "invalid argument"}},
+		{"huge size", func() error { _, err := h.Malloc(1 << 62); return err },
+			[]error{malloc.ErrNoMemory, syscall.ENOMEM}, []string{"malloc(4611686018427387904)", "bytes a block may have", "out of memory"}},
+		{"calloc overflow", func() error { _, err := h.Calloc(1<<40, 1<<40); return err },
+			[]error{malloc.ErrNoMemory}, []string{"calloc(1099511627776, 1099511627776)", "overflows"}},
+		{"alignment", func() error { _, err := h.AlignedAlloc(3, 10); return err },
+			[]error{malloc.ErrInvalidArgument}, []string{"aligned_alloc", "alignment 3 is not a power of two"}},
+		{"Go memory", func() error { return h.Free(goMem) },
+			[]error{malloc.ErrInvalidPointer}, []string{"free(0x", "not a block of this heap", "invalid pointer"}},
+		{"interior", func() error { return h.Free(b[16:]) },
+			[]error{malloc.ErrInvalidPointer}, []string{"interior pointer"}},
+		{"double free", func() error {
+			if err := h.Free(b); err != nil {
+				return err
+			}
+			return h.Free(b)
+		}, []error{malloc.ErrDoubleFree}, []string{"already free", "double free"}},
+		{"pointer type", func() error { _, err := malloc.New[struct{ p *int }](); return err },
+			[]error{malloc.ErrPointerType}, []string{"holds a Go pointer at", ".p", "keep such values on the Go heap"}},
+		{"slice shape", func() error { _, err := malloc.MakeSlice[int](5, 2); return err },
+			[]error{malloc.ErrInvalidArgument}, []string{"MakeSlice", "len 5, cap 2", "want 0 <= len <= cap"}},
+	}
+	for _, c := range cases {
+		err := c.call()
+		if err == nil {
+			t.Errorf("%s: no error", c.name)
+			continue
+		}
+		msg := err.Error()
+		if n := strings.Count(msg, "malloc:"); n != 1 {
+			t.Errorf("%s: %q names the package %d times", c.name, msg, n)
+		}
+		for _, target := range c.is {
+			if !errors.Is(err, target) {
+				t.Errorf("%s: %q does not match %v", c.name, msg, target)
+			}
+		}
+		for _, w := range c.want {
+			if !strings.Contains(msg, w) {
+				t.Errorf("%s: %q does not say %q", c.name, msg, w)
+			}
+		}
+	}
+	mustCheck(t, h)
 }

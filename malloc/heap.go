@@ -624,7 +624,7 @@ func (h *Heap) mallocSlow(size int, c *Cache) ([]byte, error) {
 		return nil, err
 	}
 	if size < 0 {
-		return nil, invalidArg("malloc", fmt.Sprintf("negative size %d", size))
+		return nil, invalidArg(fmt.Sprintf("malloc(%d)", size), "negative size")
 	}
 	if h.mode.Load() != 0 {
 		return h.special(opMalloc, nil, size, 0, c)
@@ -668,18 +668,23 @@ func (h *Heap) alloc(op string, size, align int, c *Cache) (uintptr, error) {
 		}
 	}
 	if uint64(size) > 1<<46 {
-		return 0, noMemory(op, size, nil)
+		return 0, tooLarge(op, size, 1<<46)
 	}
+	var mapErr error
 	if (int64(size) >= h.mmapThreshold.Load() || align > segSize) && h.largeCount.Load() < h.mmapMax.Load() {
 		p, err := h.allocLarge(size, align)
 		if err == nil {
 			return p, nil
 		}
 		// Fall back to an arena, as glibc does when mmap fails.
+		mapErr = err
 	}
 	if int64(size) > maxArenaBytes {
 		// An arena counts pages in int32: a larger block would wrap.
-		return 0, noMemory(op, size, nil)
+		if mapErr != nil {
+			return 0, noMemory(op, size, mapErr)
+		}
+		return 0, &opError{msg: fmt.Sprintf("%s(%d): more than an arena holds, and M_MMAP_MAX blocks have mappings of their own already", op, size), err: ErrNoMemory}
 	}
 	a := h.arena(h.arenaIndex(c))
 	pages := int32((size + pageSize - 1) >> pageShift)
@@ -991,7 +996,7 @@ func mulSize(op string, count, size int) (int, error) {
 	}
 	hi, lo := bits.Mul64(uint64(count), uint64(size))
 	if hi != 0 || lo > uint64(^uint(0)>>1) {
-		return 0, noMemory(op, 0, fmt.Errorf("%d × %d overflows", count, size))
+		return 0, &opError{msg: fmt.Sprintf("%s(%d, %d): the product overflows", op, count, size), err: ErrNoMemory}
 	}
 	return int(lo), nil
 }
@@ -1173,7 +1178,7 @@ func (h *Heap) aligned(op string, alignment, size int, c *Cache) ([]byte, error)
 		return nil, invalidArg(op, fmt.Sprintf("negative size %d", size))
 	}
 	if uint64(alignment) > 1<<40 {
-		return nil, noMemory(op, size, nil)
+		return nil, &opError{msg: fmt.Sprintf("%s(%d, %d): alignment above 1 TiB", op, alignment, size), err: ErrNoMemory}
 	}
 	align := max(alignment, 16)
 	if h.mode.Load() != 0 {

@@ -177,7 +177,7 @@ func (h *Heap) allocSpecial(size, align int, c *Cache) (uintptr, error) {
 	}
 	head := max(headGuard, align)
 	if uint64(size) > 1<<46 {
-		return 0, noMemory("malloc", size, nil)
+		return 0, tooLarge("malloc", size, 1<<46)
 	}
 	raw, err := h.alloc("malloc", head+size+tailGuard, max(align, 16), c)
 	if err != nil {
@@ -255,8 +255,8 @@ func (h *Heap) freeSpecial(p uintptr, c *Cache) error {
 		return err
 	}
 	if st != OK {
-		return fmt.Errorf("malloc: free(%#x): %v corruption: the guard bytes %s the %d-byte block were overwritten: %w",
-			p, st, map[Status]string{HEAD: "before", TAIL: "after"}[st], rec.size, ErrCorrupt)
+		return &opError{msg: fmt.Sprintf("free(%#x): %v corruption: the guard bytes %s the %d-byte block were overwritten",
+			p, st, map[Status]string{HEAD: "before", TAIL: "after"}[st], rec.size), err: ErrCorrupt}
 	}
 	return nil
 }

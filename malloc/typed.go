@@ -24,7 +24,7 @@ func checkType[T any]() error {
 	}
 	var res any = okType{}
 	if path := pointerPath(t, t.String()); path != "" {
-		res = fmt.Errorf("malloc: type %v holds a Go pointer at %s; the garbage collector does not scan memory from this package, so keep such values on the Go heap: %w", t, path, ErrPointerType)
+		res = &opError{msg: fmt.Sprintf("type %v holds a Go pointer at %s; the garbage collector does not scan memory from this package, so keep such values on the Go heap", t, path), err: ErrPointerType}
 	}
 	typeOK.Store(t, res)
 	if e, isErr := res.(error); isErr {
@@ -87,10 +87,14 @@ func MakeSlice[T any](len, cap int) ([]T, error) {
 		return nil, err
 	}
 	if len < 0 || cap < len {
-		return nil, invalidArg("MakeSlice", fmt.Sprintf("len %d, cap %d", len, cap))
+		return nil, invalidArg("MakeSlice", fmt.Sprintf("len %d, cap %d: want 0 <= len <= cap", len, cap))
 	}
 	var zero T
-	b, err := defaultHeap.Calloc(cap, int(unsafe.Sizeof(zero)))
+	n, err := mulSize("MakeSlice", cap, int(unsafe.Sizeof(zero)))
+	if err != nil {
+		return nil, err
+	}
+	b, err := defaultHeap.Calloc(n, 1)
 	if err != nil {
 		return nil, err
 	}
