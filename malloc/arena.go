@@ -1,6 +1,7 @@
 package malloc
 
 import (
+	"errors"
 	"math/bits"
 	"sync"
 	"sync/atomic"
@@ -170,11 +171,22 @@ func (a *arena) allocChunk(n, align int32, k uint8) (*region, int32, error) {
 	if err != nil {
 		return nil, -1, err
 	}
-	a.regions = append(a.regions, r)
 	pg := r.allocPages(n, align, k)
 	if pg < 0 {
-		panic("malloc: internal error: fresh region too small")
+		// The pages could not be opened (mprotect refused: the commit
+		// charge of a huge region, or vm.max_map_count): give the region
+		// back.
+		err := r.growErr
+		if err == nil {
+			err = errors.New("a fresh region has no room for the chunk")
+		}
+		r.release()
+		return nil, -1, err
 	}
+	// Only now can lookup find it, and a free of a wild pointer into it
+	// read its state bytes.
+	register(r)
+	a.regions = append(a.regions, r)
 	return r, pg, nil
 }
 

@@ -273,11 +273,11 @@ func (c *Cache) remember(p uintptr) uintptr {
 	}
 	if r := lookup(p); r != nil && r.owner == c.h && c.st != &closedState {
 		if r.arena.id != int(c.st.arena) {
-			c.fbase, c.fgran, c.fstate = r.base, (r.end-r.base)>>4, r.state
+			c.fbase, c.fgran, c.fstate = r.base, r.granules(), r.state
 			return ^uintptr(0)
 		}
 		c.rbase2, c.rgran2, c.rstate2 = c.rbase, c.rgran, c.rstate
-		c.rbase, c.rgran, c.rstate = r.base, (r.end-r.base)>>4, r.state
+		c.rbase, c.rgran, c.rstate = r.base, r.granules(), r.state
 		return granule(p - r.base)
 	}
 	return ^uintptr(0)

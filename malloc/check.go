@@ -219,8 +219,8 @@ func (a *arena) check(corrupt func(string, ...any) error, cachedStates *int64) e
 		if r.arena != a || lookup(r.base) != r || lookup(r.end-1) != r {
 			return corrupt("arena %d region %d is not mapped to itself", a.id, ri)
 		}
-		if r.top < 0 || r.top > r.dirty || r.dirty > r.npages {
-			return corrupt("region %#x: top %d, dirty %d, %d pages", r.base, r.top, r.dirty, r.npages)
+		if r.top < 0 || r.top > r.dirty || r.dirty > r.acc || r.acc > r.sacc.Load() || r.sacc.Load() > r.npages {
+			return corrupt("region %#x: top %d, dirty %d, accessible %d (state bytes %d), %d pages", r.base, r.top, r.dirty, r.acc, r.sacc.Load(), r.npages)
 		}
 		var freePages, freeChunks, midPages, midBlocks, spanPages int64
 		prevFree := false

@@ -17,16 +17,21 @@
 // glibc "heap" is called a region, to leave the word Heap to the API.
 //
 // A region is a mapping of 64 MiB (less when the address space is tight,
-// more for a huge block) aligned to 4 MiB, from mem.Map with NoReserve, or,
-// for the first arena of a heap with Options.Brk in a binary without cgo,
-// from the program break (mem.Sbrk). A region is cut into chunks of whole
+// more for a huge block) aligned to 4 MiB, or, for the first arena of a
+// heap with Options.Brk in a binary without cgo, the program break
+// (mem.Sbrk). A mapped region is reserved without access (PROT_NONE, and
+// NoReserve unless it was made for one huge block) and opened with
+// mprotect as its top grows, M_TOP_PAD bytes at a time, as glibc grows its
+// heaps: mlockall (mem.LockAll, realtime.Prepare) then locks only the
+// pages in use rather than 64 MiB per region, and the commit charge of a
+// huge region is judged when it is opened. A region is cut into chunks of whole
 // 4 KiB pages. A chunk is free, a mid-size block, or a span of small blocks.
 // Free chunks merge with their free neighbours as soon as they are freed,
 // and sit in bins by size (exact up to 128 pages); pages above the region's
 // top have never been used or have been given back, and a freed chunk that
 // ends at the top lowers it. When more than M_TRIM_THRESHOLD bytes gather
 // above the top, all but M_TOP_PAD of them go back to the system with
-// MADV_DONTNEED.
+// MADV_DONTNEED and are closed again.
 //
 // An arena owns regions and serves a group of caches; one mutex guards it.
 // A heap has one arena per CPU by default (M_ARENA_MAX, M_ARENA_TEST), so

@@ -395,11 +395,13 @@ func (h *Heap) mapRegion(a *arena, size int64) (*region, error) {
 	}
 	// Aligned to a segment, so the address map names it; MapAligned gives
 	// the slack of the alignment back to the system.
-	m, err := mem.MapAligned(int(size), segSize, mem.Read|mem.Write, flags)
+	// Both are reserved without access; region.reach opens them as the
+	// top grows.
+	m, err := mem.MapAligned(int(size), segSize, mem.None, flags)
 	if err != nil {
 		return nil, err
 	}
-	sm, err := mem.Map(int(size>>4), mem.Read|mem.Write, mem.NoReserve)
+	sm, err := mem.Map(int(size>>4), mem.None, mem.NoReserve)
 	if err != nil {
 		m.Close()
 		return nil, err
@@ -409,7 +411,6 @@ func (h *Heap) mapRegion(a *arena, size int64) (*region, error) {
 	r.state = sm.Addr()
 	newRegionMeta(r, int32(size>>pageShift))
 	r.release = func() error { return errors.Join(m.Close(), sm.Close()) }
-	register(r)
 	return r, nil
 }
 
@@ -429,6 +430,7 @@ func (h *Heap) trimTop(r *region, pad int32) bool {
 		return false
 	}
 	r.dirty = from
+	r.retreat(from)
 	return true
 }
 
@@ -595,11 +597,11 @@ func (sh *cacheState) remember(h *Heap, p uintptr) uintptr {
 	}
 	if r := lookup(p); r != nil && r.owner == h {
 		if r.arena.id != int(sh.arena) {
-			sh.fbase, sh.fgran, sh.fstate = r.base, (r.end-r.base)>>4, r.state
+			sh.fbase, sh.fgran, sh.fstate = r.base, r.granules(), r.state
 			return ^uintptr(0)
 		}
 		sh.rbase2, sh.rgran2, sh.rstate2 = sh.rbase, sh.rgran, sh.rstate
-		sh.rbase, sh.rgran, sh.rstate = r.base, (r.end-r.base)>>4, r.state
+		sh.rbase, sh.rgran, sh.rstate = r.base, r.granules(), r.state
 		return granule(p - r.base)
 	}
 	return ^uintptr(0)
@@ -873,6 +875,9 @@ func (h *Heap) free(op string, p uintptr, c *Cache) error {
 	if p&15 != 0 {
 		return invalidPointer(op, p, "not the start of a block (interior pointer)")
 	}
+	if r.pageOf(p) >= r.sacc.Load() {
+		return invalidPointer(op, p, "the address was never allocated")
+	}
 	st := r.state + (p-r.base)>>4
 	if s := *(*uint8)(ptr(st)); s&slotMask == slotUsed {
 		h.putSmall(p, st, s, c, r.arena.id)
@@ -939,6 +944,9 @@ func (h *Heap) info(op string, p uintptr) (blockInfo, error) {
 	}
 	if p&15 != 0 {
 		return blockInfo{}, invalidPointer(op, p, "not the start of a block (interior pointer)")
+	}
+	if r.pageOf(p) >= r.sacc.Load() {
+		return blockInfo{}, invalidPointer(op, p, "the address was never allocated")
 	}
 	st := r.state + (p-r.base)>>4
 	if s := *(*uint8)(ptr(st)); s&slotMask == slotUsed {

@@ -2,6 +2,9 @@ package malloc
 
 import (
 	"math/bits"
+	"sync/atomic"
+
+	"github.com/vmkit/vmkit/mem"
 )
 
 // A region is one of glibc's "heaps": a contiguous mapping owned by one
@@ -31,6 +34,19 @@ type region struct {
 	top    int32 // first page of the top chunk
 	dirty  int32 // pages [top, dirty) may hold data and are kept mapped
 	hwm    int32 // pages below hwm have been handed out at some time
+	// Pages [0, acc) are readable and writable; the rest of the region is
+	// reserved without access (PROT_NONE), as glibc reserves its heaps and
+	// grows them with mprotect, so that mlockall and the commit charge see
+	// only what is in use. acc >= dirty >= top. For a region on the
+	// program break, acc is npages.
+	acc int32
+	// sacc: the state bytes of pages [0, sacc) are readable and writable.
+	// It only grows, so that a cache that remembers the region with an
+	// older sacc (see Cache.remember) never reads a state byte that is not
+	// mapped. Read without the lock by the free paths; written under it.
+	sacc atomic.Int32
+	// growErr is why reach last failed.
+	growErr error
 
 	kind  []uint8
 	head  []int32
@@ -174,10 +190,67 @@ func (r *region) allocPages(n, align int32, k uint8) int32 {
 	return r.allocTop(n, align, k)
 }
 
+// accUnit is the granularity of acc and sacc in pages: a page's 256 state
+// bytes and the page itself change protection in whole system pages.
+func accUnit() int32 { return int32(max(osPageSize>>8, 1)) }
+
+// reach makes pages [0, to) readable and writable, with pad pages more when
+// the region has them (M_TOP_PAD, as glibc's grow_heap), and reports
+// whether it could. The arena lock is held.
+func (r *region) reach(to, pad int32) bool {
+	if to <= r.acc {
+		return true
+	}
+	unit := accUnit()
+	n := min(r.npages, (to+pad+unit-1)/unit*unit)
+	if n < to {
+		return false
+	}
+	if s := r.sacc.Load(); n > s {
+		// The state bytes first: pages are never usable without them.
+		if err := mem.Protect(bytesAt(r.state+uintptr(s)<<(pageShift-4), int(n-s)<<(pageShift-4)), mem.Read|mem.Write); err != nil {
+			r.growErr = err
+			return false
+		}
+		r.sacc.Store(n)
+	}
+	if err := mem.Protect(bytesAt(r.addr(r.acc), int(n-r.acc)<<pageShift), mem.Read|mem.Write); err != nil {
+		r.growErr = err
+		return false
+	}
+	r.acc = n
+	return true
+}
+
+// retreat takes access away from the pages at and above from, which the
+// caller has decommitted, keeping the state bytes. The arena lock is held.
+func (r *region) retreat(from int32) {
+	unit := accUnit()
+	from = (from + unit - 1) / unit * unit
+	if from >= r.acc {
+		return
+	}
+	if mem.Protect(bytesAt(r.addr(from), int(r.acc-from)<<pageShift), mem.None) == nil {
+		r.acc = from
+	}
+}
+
+// granules is the number of 16-byte granules whose state bytes are mapped:
+// what a cache may remember of the region (see Cache.remember).
+func (r *region) granules() uintptr { return uintptr(r.sacc.Load()) << (pageShift - 4) }
+
+// topPad is the region's M_TOP_PAD in pages.
+func (r *region) topPad() int32 {
+	return int32(min(r.owner.topPad.Load()>>pageShift, int64(r.npages)))
+}
+
 // allocTop takes the chunk from the top chunk, or returns -1.
 func (r *region) allocTop(n, align int32, k uint8) int32 {
 	start := (r.top + align - 1) &^ (align - 1)
 	if start+n > r.npages || start+n < start {
+		return -1
+	}
+	if !r.reach(start+n, r.topPad()) {
 		return -1
 	}
 	if start > r.top {
@@ -239,7 +312,7 @@ func (r *region) growInPlace(pg, n int32) bool {
 	need := n - have
 	switch {
 	case e == r.top:
-		if e+need > r.npages {
+		if e+need > r.npages || !r.reach(e+need, r.topPad()) {
 			return false
 		}
 		r.top = e + need

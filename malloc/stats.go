@@ -74,6 +74,7 @@ func (h *Heap) cachedCounts(n *[numClasses]int64) {
 type arenaStats struct {
 	Stats
 	regions, spans int64
+	prot           int64 // bytes readable and writable (region.acc)
 	maxSystem      int64
 }
 
@@ -192,11 +193,12 @@ func (h *Heap) WriteInfo(w io.Writer) error {
 		}
 		ew.printf("</sizes>\n<total type=\"fast\" count=\"%d\" size=\"%d\"/>\n<total type=\"rest\" count=\"%d\" size=\"%d\"/>\n", fast, fastBytes, rest, restBytes)
 		ew.printf("<system type=\"current\" size=\"%d\"/>\n<system type=\"max\" size=\"%d\"/>\n", system, system)
-		var aspace int64
+		var aspace, prot int64
 		for _, r := range a.regions {
 			aspace += int64(r.npages) << pageShift
+			prot += int64(r.acc) << pageShift
 		}
-		ew.printf("<aspace type=\"total\" size=\"%d\"/>\n<aspace type=\"mprotect\" size=\"%d\"/>\n</heap>\n", aspace, system)
+		ew.printf("<aspace type=\"total\" size=\"%d\"/>\n<aspace type=\"mprotect\" size=\"%d\"/>\n</heap>\n", aspace, prot)
 		a.mu.Unlock()
 		tot.Smblks += fast
 		tot.Fsmblks += fastBytes
@@ -204,11 +206,12 @@ func (h *Heap) WriteInfo(w io.Writer) error {
 		tot.Fordblks += restBytes
 		tot.Arena += system
 		tot.regions += aspace
+		tot.prot += prot
 	}
 	ew.printf("<total type=\"fast\" count=\"%d\" size=\"%d\"/>\n<total type=\"rest\" count=\"%d\" size=\"%d\"/>\n", tot.Smblks, tot.Fsmblks, tot.Ordblks, tot.Fordblks)
 	ew.printf("<total type=\"mmap\" count=\"%d\" size=\"%d\"/>\n", h.largeCount.Load(), h.largeBytes.Load())
 	ew.printf("<system type=\"current\" size=\"%d\"/>\n<system type=\"max\" size=\"%d\"/>\n", tot.Arena+h.largeBytes.Load(), tot.Arena+h.maxMapped.Load())
-	ew.printf("<aspace type=\"total\" size=\"%d\"/>\n<aspace type=\"mprotect\" size=\"%d\"/>\n</malloc>\n", tot.regions, tot.Arena)
+	ew.printf("<aspace type=\"total\" size=\"%d\"/>\n<aspace type=\"mprotect\" size=\"%d\"/>\n</malloc>\n", tot.regions, tot.prot)
 	return ew.err
 }
 

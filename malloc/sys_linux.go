@@ -31,6 +31,8 @@ func (h *Heap) brkRegion(a *arena, size int64) (*region, error) {
 	r.base = cur + uintptr(gap)
 	r.state = sm.Addr()
 	newRegionMeta(r, int32(size>>pageShift))
+	r.acc = r.npages // the break is readable and writable throughout
+	r.sacc.Store(r.npages)
 	end := r.end
 	r.release = func() error {
 		// Shrink the break back if nothing moved it since; else just drop
@@ -41,7 +43,6 @@ func (h *Heap) brkRegion(a *arena, size int64) (*region, error) {
 		}
 		return errors.Join(decommit(r.base, end), sm.Close())
 	}
-	register(r)
 	return r, nil
 }
 

@@ -1,0 +1,150 @@
+package malloc_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/vmkit/vmkit/internal/testchild"
+	"github.com/vmkit/vmkit/malloc"
+	"github.com/vmkit/vmkit/mem"
+	"github.com/vmkit/vmkit/proc"
+)
+
+func init() { testchild.Register("malloc-lockall", lockAllChild) }
+
+// regionMaps returns the mappings of the 64 MiB region that starts at the
+// 4 MiB segment of p: the readable and writable part and the reserved one.
+func regionMaps(t testing.TB, p uintptr) (open, reserved []proc.Region) {
+	t.Helper()
+	maps, err := proc.Maps(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := p &^ (4<<20 - 1)
+	for _, m := range maps {
+		if m.Start < base || m.End > base+64<<20 {
+			continue
+		}
+		switch {
+		case m.Perms.Read && m.Perms.Write:
+			open = append(open, m)
+		case m.Perms.None():
+			reserved = append(reserved, m)
+		}
+	}
+	return open, reserved
+}
+
+func total(ms []proc.Region) uintptr {
+	var n uintptr
+	for _, m := range ms {
+		n += m.Len()
+	}
+	return n
+}
+
+// TestRegionOpensAsItGrows checks that a region is reserved without access
+// and opened with mprotect as its top grows, with M_TOP_PAD to spare, as
+// glibc grows its heaps; and that Trim closes what it gives back.
+func TestRegionOpensAsItGrows(t *testing.T) {
+	h := newHeap(t, malloc.Options{MmapThreshold: 32 << 20, TopPad: 128 << 10})
+	b, err := h.Malloc(100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Free(b)
+	open, reserved := regionMaps(t, addr(b))
+	if n := total(open); n == 0 || n > 1<<20 {
+		t.Fatalf("after one small block, %d bytes of the region are open: %v", n, open)
+	}
+	if n := total(reserved); n < 60<<20 {
+		t.Fatalf("only %d bytes of the region are reserved without access: %v", n, reserved)
+	}
+	big, err := h.Malloc(8 << 20) // a mid-size block at the top of the same region
+	if err != nil {
+		t.Fatal(err)
+	}
+	clear(big)
+	open, _ = regionMaps(t, addr(b))
+	if n := total(open); n < 8<<20 || n > 9<<20+128<<10 {
+		t.Fatalf("with an 8 MiB block, %d bytes of the region are open", n)
+	}
+	mustCheck(t, h)
+	if err := h.Free(big); err != nil {
+		t.Fatal(err)
+	}
+	h.Trim(0)
+	open, _ = regionMaps(t, addr(b))
+	if n := total(open); n > 1<<20 {
+		t.Fatalf("after the 8 MiB block is freed and trimmed, %d bytes are still open: %v", n, open)
+	}
+	mustCheck(t, h)
+	// The region opens again for the next growth.
+	big, err = h.Malloc(4 << 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clear(big)
+	if err := h.Free(big); err != nil {
+		t.Fatal(err)
+	}
+	mustCheck(t, h)
+}
+
+// lockAllChild allocates one small block, locks the whole address space as
+// realtime.Prepare does, and reports how much of the block's region became
+// resident: only the open part, not the 64 MiB reserved.
+func lockAllChild() int {
+	h, err := malloc.NewHeap(malloc.Options{})
+	if err != nil {
+		fmt.Println("FAIL", err)
+		return 1
+	}
+	b, err := h.Malloc(100)
+	if err != nil {
+		fmt.Println("FAIL", err)
+		return 1
+	}
+	if err := mem.LockAll(mem.Current); err != nil {
+		fmt.Println("FAIL LockAll:", err)
+		return 1
+	}
+	defer mem.UnlockAll()
+	maps, err := proc.Maps(0)
+	if err != nil {
+		fmt.Println("FAIL", err)
+		return 1
+	}
+	base := addr(b) &^ (4<<20 - 1)
+	var rss, locked int64
+	for _, m := range maps {
+		if m.Start >= base && m.End <= base+64<<20 {
+			rss += m.Rss
+			locked += m.Locked
+		}
+	}
+	fmt.Printf("OK region rss %d locked %d\n", rss, locked)
+	return 0
+}
+
+// TestLockAllLocksOnlyWhatIsUsed: mlockall makes every readable page of
+// the process resident, so a region mapped readable in full would cost its
+// 64 MiB of memory to a program that locks itself after one malloc.
+func TestLockAllLocksOnlyWhatIsUsed(t *testing.T) {
+	if err := mem.CanLockAll(mem.Current); err != nil {
+		t.Skipf("this process cannot lock all its memory: %v", err)
+	}
+	out, code := testchild.Output(t, testchild.Command(t, "malloc-lockall", nil))
+	if code != 0 || !strings.HasPrefix(strings.TrimSpace(out), "OK") {
+		t.Fatalf("child exited %d:\n%s", code, out)
+	}
+	var rss, locked int64
+	if _, err := fmt.Sscanf(strings.TrimSpace(out), "OK region rss %d locked %d", &rss, &locked); err != nil {
+		t.Fatalf("%q: %v", out, err)
+	}
+	t.Logf("region after mlockall: %d KiB resident, %d KiB locked", rss>>10, locked>>10)
+	if rss > 2<<20 || locked > 2<<20 {
+		t.Fatalf("mlockall made %d bytes of the region resident (%d locked); want what is in use, under 2 MiB", rss, locked)
+	}
+}
