@@ -1,0 +1,204 @@
+package malloc_test
+
+import (
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"unsafe"
+
+	"github.com/vmkit/vmkit/malloc"
+)
+
+// TestModesChangeUnderLoad runs goroutines that allocate small, mid-size
+// and large blocks through Caches and the Heap's methods and free each
+// other's blocks, while another goroutine switches hooks, perturbation and
+// profiling on and off and reads statistics and trims. Every call must
+// succeed, every block must keep its contents, and at the end the heap must
+// pass Check with nothing in use and no sampled block left in the profile.
+func TestModesChangeUnderLoad(t *testing.T) {
+	h := newHeap(t, malloc.Options{ArenaMax: 2, MmapThreshold: 256 << 10})
+	const workers = 4
+	rounds := 3000
+	if testing.Short() {
+		rounds = 500
+	}
+	type block struct {
+		b    []byte
+		seed byte
+	}
+	ch := make(chan block, 256)
+	var failed atomic.Bool
+	fail := func(format string, args ...any) {
+		if failed.CompareAndSwap(false, true) {
+			t.Errorf(format, args...)
+		}
+	}
+	verify := func(x block) bool {
+		for i := 0; i < len(x.b); i += 997 {
+			if x.b[i] != x.seed+byte(i) {
+				fail("block %p of %d bytes: byte %d is %d, want %d", unsafe.SliceData(x.b), len(x.b), i, x.b[i], x.seed+byte(i))
+				return false
+			}
+		}
+		return true
+	}
+	var hookCalls atomic.Int64
+	hooks := &malloc.Hooks{
+		Malloc: func(int, unsafe.Pointer, uintptr) { hookCalls.Add(1) },
+		Free:   func(unsafe.Pointer, uintptr) { hookCalls.Add(1) },
+	}
+	done := make(chan struct{})
+	var toggler sync.WaitGroup
+	toggler.Add(1)
+	go func() {
+		defer toggler.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-done:
+				h.SetHooks(nil)
+				h.SetProfileRate(0)
+				if err := h.Opt(malloc.M_PERTURB, 0); err != nil {
+					fail("Opt: %v", err)
+				}
+				return
+			default:
+			}
+			switch i % 6 {
+			case 0:
+				h.SetHooks(hooks)
+			case 1:
+				h.SetHooks(nil)
+			case 2:
+				if err := h.Opt(malloc.M_PERTURB, 0xa5); err != nil {
+					fail("Opt: %v", err)
+				}
+			case 3:
+				if err := h.Opt(malloc.M_PERTURB, 0); err != nil {
+					fail("Opt: %v", err)
+				}
+			case 4:
+				h.SetProfileRate(4096)
+			case 5:
+				h.SetProfileRate(0)
+			}
+			_ = h.Info()
+			if i%16 == 0 {
+				h.Trim(0)
+				_ = h.WriteInfo(io.Discard)
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(w), 7))
+			c := h.NewCache()
+			defer c.Close()
+			var mine []block
+			for i := 0; i < rounds && !failed.Load(); i++ {
+				var size int
+				switch r := rng.IntN(100); {
+				case r < 85:
+					size = 1 + rng.IntN(2048)
+				case r < 98:
+					size = 16<<10 + rng.IntN(200<<10)
+				default:
+					size = 300<<10 + rng.IntN(1<<20)
+				}
+				var b []byte
+				var err error
+				if i%2 == 0 {
+					b, err = c.Malloc(size)
+				} else {
+					b, err = h.Malloc(size)
+				}
+				if err != nil {
+					fail("Malloc(%d): %v", size, err)
+					return
+				}
+				x := block{b, byte(rng.Uint32())}
+				for j := 0; j < len(b); j += 997 {
+					b[j] = x.seed + byte(j)
+				}
+				select {
+				case ch <- x:
+				default:
+					mine = append(mine, x)
+				}
+				if len(mine) > 64 || rng.IntN(3) == 0 {
+					var y block
+					select {
+					case y = <-ch:
+					default:
+						if len(mine) == 0 {
+							continue
+						}
+						y, mine = mine[len(mine)-1], mine[:len(mine)-1]
+					}
+					if !verify(y) {
+						return
+					}
+					if rng.IntN(2) == 0 {
+						err = c.Free(y.b)
+					} else {
+						err = h.Free(y.b)
+					}
+					if err != nil {
+						fail("Free of a %d-byte block: %v", len(y.b), err)
+						return
+					}
+				}
+			}
+			for _, y := range mine {
+				verify(y)
+				if err := c.Free(y.b); err != nil {
+					fail("Free: %v", err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(done)
+	toggler.Wait()
+	close(ch)
+	for y := range ch {
+		verify(y)
+		if err := h.Free(y.b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustCheck(t, h)
+	if s := h.Info(); s.Uordblks != 0 || s.Hblks != 0 {
+		t.Fatalf("%d bytes and %d mappings still in use after every block was freed", s.Uordblks, s.Hblks)
+	}
+	var leaks leakCounter
+	if err := h.WriteLeaks(&leaks); err != nil {
+		t.Fatal(err)
+	}
+	if leaks.blocks != 0 {
+		t.Fatalf("the profile still holds %d sampled blocks:\n%s", leaks.blocks, leaks.text)
+	}
+	t.Logf("%d hook calls", hookCalls.Load())
+}
+
+// leakCounter reads WriteLeaks' report: its first line gives the count.
+type leakCounter struct {
+	text   []byte
+	blocks int
+}
+
+func (l *leakCounter) Write(p []byte) (int, error) {
+	l.text = append(l.text, p...)
+	var n int
+	if _, err := fmtSscanf(string(l.text), "malloc leak report: %d sampled", &n); err == nil {
+		l.blocks = n
+	}
+	return len(p), nil
+}
+
+var fmtSscanf = fmt.Sscanf
