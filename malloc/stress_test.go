@@ -1,6 +1,7 @@
 package malloc_test
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -202,3 +203,108 @@ func (l *leakCounter) Write(p []byte) (int, error) {
 }
 
 var fmtSscanf = fmt.Sscanf
+
+// TestWildPointers frees, reallocates, probes and sizes pointers at random
+// addresses across the heap's first region, through a Cache, the Heap and
+// the pointer API: in its spans, its mid-size blocks, its free pages, above
+// its top and in the part still reserved without access. Each call on an
+// address that is not a live block must be refused without touching the
+// heap; a live block's start, when hit, is freed as it should be. Check
+// passes after each round and the survivors keep their contents.
+func TestWildPointers(t *testing.T) {
+	h := newHeap(t, malloc.Options{ArenaMax: 1, MmapThreshold: 1 << 20})
+	c := h.NewCache()
+	defer c.Close()
+	rng := rand.New(rand.NewPCG(1, 2))
+	live := map[uintptr][]byte{}
+	var lo uintptr = ^uintptr(0)
+	for i := range 3000 {
+		size := 16 + rng.IntN(2048)
+		if i%50 == 0 {
+			size = 20000 + rng.IntN(200000)
+		}
+		b, err := c.Malloc(size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b[0], b[len(b)-1] = byte(i), byte(i>>8)
+		live[addr(b)] = b
+		lo = min(lo, addr(b))
+		if i%3 == 0 { // leave free blocks and free pages among the live ones
+			if err := c.Free(b); err != nil {
+				t.Fatal(err)
+			}
+			delete(live, addr(b))
+		}
+	}
+	base := lo &^ (4<<20 - 1)
+	hit := 0
+	for round := range 20 {
+		for range 5000 {
+			off := uintptr(rng.IntN(64 << 20))
+			if rng.IntN(2) == 0 {
+				off &^= 15
+			}
+			p := base + off
+			b := unsafeSlice(p)
+			var err error
+			switch rng.IntN(5) {
+			case 0:
+				err = c.Free(b)
+			case 1:
+				err = h.Free(b)
+			case 2:
+				err = c.UnsafeFree(unsafe.Pointer(unsafe.SliceData(b)))
+			case 3:
+				old, isLive := live[p]
+				nb, err := c.Realloc(b, 100)
+				switch {
+				case isLive && err != nil:
+					t.Fatalf("Realloc of the live block %#x: %v", p, err)
+				case isLive:
+					if nb[0] != old[0] {
+						t.Fatalf("Realloc of %#x lost the first byte", p)
+					}
+					delete(live, p)
+					nb[len(nb)-1] = 0
+					live[addr(nb)] = nb
+					hit++
+				case err == nil:
+					t.Fatalf("Realloc of the wild pointer %#x succeeded", p)
+				}
+				continue
+			case 4:
+				if n := h.UsableSize(b); n != 0 {
+					if _, ok := live[p]; !ok {
+						t.Fatalf("UsableSize(%#x) = %d for an address that is no live block", p, n)
+					}
+				}
+				continue
+			}
+			if _, ok := live[p]; ok {
+				if err != nil {
+					t.Fatalf("free of the live block %#x: %v", p, err)
+				}
+				delete(live, p)
+				hit++
+				continue
+			}
+			if err == nil {
+				t.Fatalf("free of the wild pointer %#x (offset %#x in the region) succeeded", p, off)
+			}
+			if !errors.Is(err, malloc.ErrInvalidPointer) && !errors.Is(err, malloc.ErrDoubleFree) {
+				t.Fatalf("free of the wild pointer %#x: %v", p, err)
+			}
+		}
+		if err := h.Check(); err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+	}
+	for p, b := range live {
+		if err := c.Free(b); err != nil {
+			t.Fatalf("free of %#x: %v", p, err)
+		}
+	}
+	mustCheck(t, h)
+	t.Logf("%d live block starts hit among the wild pointers", hit)
+}
