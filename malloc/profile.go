@@ -100,6 +100,13 @@ func (pr *profiler) maybeSample(h *Heap, p uintptr, size int) {
 	if _, dup := pr.live[p]; !dup {
 		pr.live[p] = sample{size: size, stack: append([]uintptr(nil), pcs[min(skip, n):n]...)}
 		theProfile().Add(p, skip+2)
+		// SetProfileRate(0) may have run since this call read the rate,
+		// and found no sampled block then: the frees of this one must
+		// still take the slow path, to leave the profile. It is set before
+		// the block is handed out, so any later free sees it.
+		if h.mode.Load()&modeProfile == 0 {
+			h.setMode(modeProfile, true)
+		}
 	}
 	pr.mu.Unlock()
 }
