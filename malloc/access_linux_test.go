@@ -48,7 +48,9 @@ func total(ms []proc.Region) uintptr {
 // and opened with mprotect as its top grows, with M_TOP_PAD to spare, as
 // glibc grows its heaps; and that Trim closes what it gives back.
 func TestRegionOpensAsItGrows(t *testing.T) {
-	h := newHeap(t, malloc.Options{MmapThreshold: 32 << 20, TopPad: 128 << 10})
+	// One arena, so that both blocks are in the same region whichever P
+	// the test runs on.
+	h := newHeap(t, malloc.Options{ArenaMax: 1, MmapThreshold: 32 << 20, TopPad: 128 << 10})
 	b, err := h.Malloc(100)
 	if err != nil {
 		t.Fatal(err)

@@ -107,6 +107,14 @@ func (h *Heap) Check() error {
 	corrupt := func(format string, args ...any) error {
 		return &opError{msg: "check: " + fmt.Sprintf(format, args...), err: ErrCorrupt}
 	}
+	// Take in the blocks sent home first: collecting gives some back to
+	// their spans (past retMax), which would change the states counted
+	// below while the counting of the caches collects.
+	for _, a := range h.allArenas() {
+		a.mu.Lock()
+		a.collect()
+		a.mu.Unlock()
+	}
 	var cachedStates int64
 	for _, a := range h.allArenas() {
 		if err := a.check(corrupt, &cachedStates); err != nil {
@@ -157,6 +165,9 @@ func (h *Heap) Check() error {
 				r := lookup(e.p)
 				if r == nil || r.owner != h || e.st != r.state+(e.p-r.base)>>4 {
 					return corrupt("cached block %#x is not a block of this heap", e.p)
+				}
+				if r.arena.id != int(st.arena) {
+					return corrupt("cached block %#x of arena %d is in a cache of arena %d", e.p, r.arena.id, st.arena)
 				}
 				if s := *(*uint8)(ptr(e.st)); s != slotCached|uint8(cl) {
 					return corrupt("cached block %#x of class %d has state %#x", e.p, cl, s)

@@ -715,6 +715,11 @@ func (h *Heap) arenaIndex(c *Cache) int {
 		return int(c.st.arena)
 	}
 	pid := procPin()
+	if uint(pid) < uint(len(h.shards)) {
+		a := int(h.shards[pid].arena)
+		procUnpin()
+		return a
+	}
 	procUnpin()
 	return pid % int(h.arenaLimit.Load())
 }
@@ -741,18 +746,22 @@ func (h *Heap) takeSmall(cl uint8, c *Cache) (uintptr, error) {
 		return h.overflowTake(cl)
 	}
 	want := max(min(h.shards[pid].bins[cl&classMask].batch, binLimit[cl]), 1)
+	ai := h.shards[pid].arena
 	procUnpin()
-	// Refill: fetch a batch with the P unpinned (the arena lock may block),
-	// then pin again and park what the P's bin has room for.
+	// Refill: fetch a batch from the P's arena with the P unpinned (the
+	// arena lock may block), then pin again and keep what the P's bin has
+	// room for. The goroutine may be on another P by then, whose cache
+	// serves another arena: a cache holds blocks of its own arena only
+	// (park and the remote queues rely on it), so the batch is then parked.
 	var tmp [binMax / 2]entry
-	n, spare, err := h.arena(pid%int(h.arenaLimit.Load())).refill(cl, tmp[:], int(want))
+	n, spare, err := h.arena(int(ai)).refill(cl, tmp[:], int(want))
 	if n == 0 {
 		return 0, err
 	}
 	e := tmp[n-1]
 	rest := tmp[:n-1]
 	pid = procPin()
-	if uint(pid) < uint(len(h.shards)) {
+	if uint(pid) < uint(len(h.shards)) && h.shards[pid].arena == ai {
 		bn := &h.shards[pid].bins[cl&classMask]
 		bn.adapt(spare)
 		k := min(uint32(len(rest)), bn.max-bn.n)
@@ -810,8 +819,9 @@ func (h *Heap) putSmall(p, st uintptr, s uint8, c *Cache, arenaID int) {
 	if uint(pid) >= uint(len(h.shards)) {
 		procUnpin()
 		h.overflowMu.Lock()
-		if h.overflow == nil {
-			// No cache: give the block straight back.
+		if h.overflow == nil || int(h.overflow.arena) != arenaID {
+			// No cache, or one of another arena: give the block
+			// straight back.
 			h.overflowMu.Unlock()
 			*(*uint8)(ptr(st)) = slotCached | cl
 			h.giveBack([]entry{{p, st}})
@@ -825,7 +835,7 @@ func (h *Heap) putSmall(p, st uintptr, s uint8, c *Cache, arenaID int) {
 	bn := &h.shards[pid].bins[cl]
 	if bn.n >= bn.max {
 		procUnpin()
-		h.putSmallFull(p, st, s)
+		h.putSmallFull(p, st, s, arenaID)
 		return
 	}
 	*(*uint8)(ptr(st)) = s ^ (slotUsed | slotCached)
@@ -834,13 +844,17 @@ func (h *Heap) putSmall(p, st uintptr, s uint8, c *Cache, arenaID int) {
 	procUnpin()
 }
 
-// putSmallFull caches p in the per-P bin after moving the older half of the
-// bin back to the arena.
-func (h *Heap) putSmallFull(p, st uintptr, s uint8) {
+// putSmallFull caches p, a used block of arena arenaID, in the per-P bin
+// after moving the older half of the bin back to the arena. The goroutine
+// pins again here and may be on another P than the caller saw: if that P's
+// cache serves another arena, p is queued to go home instead, as putSmall
+// does, since a cache holds blocks of its own arena only.
+func (h *Heap) putSmallFull(p, st uintptr, s uint8, arenaID int) {
 	var tmp [binMax / 2]entry
 	k := uint32(0)
 	pid := procPin()
-	if uint(pid) < uint(len(h.shards)) {
+	switch {
+	case uint(pid) < uint(len(h.shards)) && int(h.shards[pid].arena) == arenaID:
 		bn := &h.shards[pid].bins[s&classMask]
 		if bn.n >= bn.max {
 			k = bn.max / 2
@@ -853,7 +867,19 @@ func (h *Heap) putSmallFull(p, st uintptr, s uint8) {
 		bn.ent[bn.n] = entry{p, st}
 		bn.n++
 		procUnpin()
-	} else {
+	case uint(pid) < uint(len(h.shards)):
+		sh := h.shards[pid]
+		*(*uint8)(ptr(st)) = s ^ (slotUsed | slotCached)
+		if !sh.queueRemote(p, st, s&classMask) {
+			procUnpin()
+			return
+		}
+		var batch homeBatch
+		batch.take(sh)
+		procUnpin()
+		h.sendHome(batch.ent[:], batch.cls[:])
+		return
+	default:
 		// No per-P cache: straight back to the span.
 		procUnpin()
 		*(*uint8)(ptr(st)) = s ^ (slotUsed | slotCached)

@@ -66,6 +66,17 @@ func oomChild() int {
 				if strings.TrimSpace(err.Error()) == "" {
 					return fail("empty error")
 				}
+				// Leave the runtime some address space: it maps memory
+				// of its own now and then (span structures, stacks), and
+				// it dies when it cannot.
+				for range 2 {
+					if k := len(blocks) - 1; k > 0 {
+						if err := h.Free(blocks[k]); err != nil {
+							return fail("Free: %v", err)
+						}
+						blocks = blocks[:k]
+					}
+				}
 				break
 			}
 			b[0], b[len(b)-1] = 1, 2
@@ -99,7 +110,19 @@ func oomChild() int {
 }
 
 func TestOutOfMemory(t *testing.T) {
-	out, code := testchild.Output(t, testchild.Command(t, "malloc-oom", nil))
+	var out string
+	var code int
+	for attempt := 1; ; attempt++ {
+		out, code = testchild.Output(t, testchild.Command(t, "malloc-oom", nil))
+		// The Go runtime of the child may itself find no address space
+		// left at the moment the heap has taken the last of it; that is
+		// the runtime's own fatal error, not a result of the test.
+		if attempt < 3 && code != 0 && strings.Contains(out, "fatal error: runtime: cannot allocate memory") {
+			t.Logf("attempt %d: the child's runtime ran out of address space; again", attempt)
+			continue
+		}
+		break
+	}
 	if code != 0 || !strings.Contains(out, "OK refused") {
 		t.Fatalf("child exited %d:\n%s", code, out)
 	}

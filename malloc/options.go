@@ -160,9 +160,9 @@ func (h *Heap) Opt(param Param, value int) error {
 		} else {
 			h.arenaLimit.Store(int32(max(1, min(8*runtime.NumCPU(), min(value, runtime.NumCPU())))))
 		}
-		for i, st := range h.shards {
-			st.arena = int32(i % int(h.arenaLimit.Load()))
-		}
+		// The per-P caches keep their arenas, as glibc's threads keep
+		// theirs: a cache holds blocks of its arena only, and its owner
+		// may be using it right now.
 		h.mu.Unlock()
 	default:
 		return bad("unknown parameter")

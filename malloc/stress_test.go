@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -307,4 +308,75 @@ func TestWildPointers(t *testing.T) {
 	}
 	mustCheck(t, h)
 	t.Logf("%d live block starts hit among the wild pointers", hit)
+}
+
+// TestMigratingGoroutines runs many more goroutines than Ps through the
+// Heap's methods, so that goroutines move between Ps, whose caches serve
+// different arenas, in the middle of refills (which wait for an arena's
+// lock) and of frees into full bins. Each goroutine allocates a burst of
+// blocks of one class, which empties bins, then frees a burst, half of it
+// another goroutine's, which fills them. A cache must hold blocks of its own
+// arena only: Check verifies it, and the statistics must come back to zero.
+func TestMigratingGoroutines(t *testing.T) {
+	// Four Ps on two arenas: two per-P caches serve each arena.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4))
+	h := newHeap(t, malloc.Options{ArenaMax: 2})
+	const workers = 16
+	rounds := 60
+	if testing.Short() {
+		rounds = 10
+	}
+	ch := make(chan [][]byte, workers)
+	var wg sync.WaitGroup
+	var failed atomic.Bool
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(w), 9))
+			for i := 0; i < rounds && !failed.Load(); i++ {
+				size := 16 << rng.IntN(3)
+				burst := make([][]byte, 300)
+				for j := range burst {
+					b, err := h.Malloc(size)
+					if err != nil {
+						failed.Store(true)
+						t.Error(err)
+						return
+					}
+					burst[j] = b
+				}
+				var other [][]byte
+				select {
+				case other = <-ch:
+				default:
+				}
+				select {
+				case ch <- burst[150:]:
+					burst = burst[:150:150] // the rest is the other's now
+				default:
+				}
+				for _, x := range append(burst, other...) {
+					if err := h.Free(x); err != nil {
+						failed.Store(true)
+						t.Error(err)
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(ch)
+	for xs := range ch {
+		for _, x := range xs {
+			if err := h.Free(x); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	mustCheck(t, h)
+	if s := h.Info(); s.Uordblks != 0 {
+		t.Fatalf("%d bytes in use after every block was freed", s.Uordblks)
+	}
 }
