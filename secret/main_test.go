@@ -86,3 +86,11 @@ func addr(b []byte) uintptr { return uintptr(unsafe.Pointer(unsafe.SliceData(b))
 func poke(b []byte, off int, v byte) {
 	*(*byte)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(b)), off)) = v
 }
+
+// flip inverts the byte at b[off], even outside b's bounds. A canary is
+// random, so writing a fixed value into one would leave it intact once in
+// 256 tries; flipping changes it always.
+func flip(b []byte, off int) {
+	p := (*byte)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(b)), off))
+	*p = ^*p
+}

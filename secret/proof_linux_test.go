@@ -152,7 +152,7 @@ func TestProof2OverflowHitsGuard(t *testing.T) {
 // Proof 2, packed: an overflow hits the next canary, which With reports.
 func TestProof2PackedOverflowHitsCanary(t *testing.T) {
 	b := mustNew(t, secret.Options{}, 30)
-	err := b.With(func(p []byte) error { poke(p, len(p), 1); return nil })
+	err := b.With(func(p []byte) error { flip(p, len(p)); return nil })
 	var ce *secret.CanaryError
 	if !errors.As(err, &ce) || !ce.After || ce.Addr != addr(b.Bytes())+30 || ce.Op != "With" {
 		t.Fatalf("packed overflow in With: %v", err)
@@ -219,7 +219,7 @@ func TestProof3DestroyReportsCanary(t *testing.T) {
 			for _, under := range []int{1, 7, 16} {
 				b := mustNew(t, k.opts, 40)
 				p := b.Bytes()
-				poke(p, -under, 0xee)
+				flip(p, -under)
 				err := b.Destroy()
 				var ce *secret.CanaryError
 				if !errors.As(err, &ce) || ce.After || ce.Addr != addr(p)-uintptr(under) || ce.Count != 1 || ce.Op != "Destroy" {
@@ -236,7 +236,7 @@ func TestProof3DestroyReportsCanary(t *testing.T) {
 				return
 			}
 			b := mustNew(t, k.opts, 40)
-			poke(b.Bytes(), 40+3, 0xee) // past the end, into the canary after
+			flip(b.Bytes(), 40+3) // past the end, into the canary after
 			var ce *secret.CanaryError
 			if err := b.Destroy(); !errors.As(err, &ce) || !ce.After {
 				t.Fatalf("packed overflow: %v", err)
@@ -599,7 +599,7 @@ func init() {
 			say(name+".flags", strings.Join(v.flags, " "))
 			say(name+".backing", d.Backing())
 			say(name+".locked", d.Locked())
-			err = d.With(func(q []byte) error { poke(q, len(q), 1); return nil })
+			err = d.With(func(q []byte) error { flip(q, len(q)); return nil })
 			var ge *secret.GuardError
 			var ce *secret.CanaryError
 			say(name+".guarded", errors.As(err, &ge) || errors.As(err, &ce))
