@@ -152,7 +152,11 @@
 // goroutine can touch that cache meanwhile and no lock is needed. The slow
 // path unpins before it takes an arena lock or makes a system call, and
 // moves blocks between the per-P cache and a stack-allocated batch only
-// while pinned again.
+// while pinned again. The goroutine may then be on another P, whose cache
+// serves another arena; every cache holds blocks of its own arena only (the
+// parking of half a bin and the queues home rely on it, and Check verifies
+// it), so a batch or block that does not belong there goes to its arena
+// instead.
 //
 // # What is and is not caught
 //
