@@ -380,3 +380,203 @@ func TestMigratingGoroutines(t *testing.T) {
 		t.Fatalf("%d bytes in use after every block was freed", s.Uordblks)
 	}
 }
+
+// TestEverythingUnderLoad mixes every allocating call (Malloc, Calloc,
+// Realloc growing and shrinking, AlignedAlloc, the pointer API, the typed
+// API on the default heap), across Caches that are closed, dropped for the
+// garbage collector or kept, while another goroutine trims, changes the
+// mmap threshold and reads statistics. Contents survive, alignment holds,
+// every free succeeds and the heap ends empty and consistent.
+func TestEverythingUnderLoad(t *testing.T) {
+	h := newHeap(t, malloc.Options{ArenaMax: 2})
+	const workers = 4
+	rounds := 4000
+	if testing.Short() {
+		rounds = 800
+	}
+	type block struct {
+		b    []byte
+		seed byte
+	}
+	ch := make(chan block, 512)
+	var failed atomic.Bool
+	fail := func(format string, args ...any) {
+		if failed.CompareAndSwap(false, true) {
+			t.Errorf(format, args...)
+		}
+	}
+	fillBlock := func(x block) {
+		for i := 0; i < len(x.b); i += 101 {
+			x.b[i] = x.seed + byte(i)
+		}
+	}
+	verify := func(x block, n int) bool {
+		for i := 0; i < min(n, len(x.b)); i += 101 {
+			if x.b[i] != x.seed+byte(i) {
+				fail("block %p: byte %d is %d, want %d", unsafe.SliceData(x.b), i, x.b[i], x.seed+byte(i))
+				return false
+			}
+		}
+		return true
+	}
+	done := make(chan struct{})
+	var side sync.WaitGroup
+	side.Add(1)
+	go func() {
+		defer side.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			switch i % 4 {
+			case 0:
+				h.Trim(0)
+			case 1:
+				if err := h.Opt(malloc.M_MMAP_THRESHOLD, 64<<10); err != nil {
+					fail("Opt: %v", err)
+				}
+			case 2:
+				if err := h.Opt(malloc.M_MMAP_THRESHOLD, 1<<20); err != nil {
+					fail("Opt: %v", err)
+				}
+			case 3:
+				_ = h.Info()
+			}
+			runtime.Gosched()
+		}
+	}()
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(w), 11))
+			c := h.NewCache()
+			var mine []block
+			for i := 0; i < rounds && !failed.Load(); i++ {
+				if i%500 == 499 {
+					// A new cache: close the old one, or drop it for the
+					// garbage collector to clean up.
+					if rng.IntN(2) == 0 {
+						c.Close()
+					}
+					c = h.NewCache()
+					runtime.GC()
+				}
+				size := 1 + rng.IntN(3000)
+				if rng.IntN(20) == 0 {
+					size = 20000 + rng.IntN(300000)
+				}
+				var b []byte
+				var err error
+				switch rng.IntN(5) {
+				case 0:
+					b, err = c.Malloc(size)
+				case 1:
+					b, err = h.Calloc(size, 1)
+					if err == nil {
+						for j := 0; j < len(b); j += 97 {
+							if b[j] != 0 {
+								fail("Calloc(%d) byte %d is %d", size, j, b[j])
+							}
+						}
+					}
+				case 2:
+					align := 16 << rng.IntN(9)
+					b, err = c.AlignedAlloc(align, size)
+					if err == nil && uintptr(unsafe.Pointer(unsafe.SliceData(b)))%uintptr(align) != 0 {
+						fail("AlignedAlloc(%d, %d) = %p", align, size, unsafe.SliceData(b))
+					}
+				case 3:
+					p, perr := c.UnsafeMalloc(size)
+					err = perr
+					if err == nil {
+						b = unsafe.Slice((*byte)(p), size)
+					}
+				case 4:
+					b, err = h.Malloc(size)
+				}
+				if err != nil {
+					fail("allocating %d bytes: %v", size, err)
+					return
+				}
+				x := block{b, byte(rng.Uint32())}
+				fillBlock(x)
+				select {
+				case ch <- x:
+				default:
+					mine = append(mine, x)
+				}
+				if len(mine) > 50 || rng.IntN(2) == 0 {
+					var y block
+					select {
+					case y = <-ch:
+					default:
+						if len(mine) == 0 {
+							continue
+						}
+						y, mine = mine[len(mine)-1], mine[:len(mine)-1]
+					}
+					if !verify(y, len(y.b)) {
+						return
+					}
+					if rng.IntN(3) == 0 {
+						// Grow or shrink it, on this goroutine's cache.
+						n := 1 + rng.IntN(2*len(y.b)+64)
+						old := len(y.b)
+						nb, err := c.Realloc(y.b, n)
+						if err != nil {
+							fail("Realloc(%d -> %d): %v", old, n, err)
+							return
+						}
+						y.b = nb
+						if len(nb) != n {
+							fail("Realloc(%d -> %d) returned %d bytes", old, n, len(nb))
+							return
+						}
+						if !verify(y, min(old, n)) {
+							return
+						}
+						fillBlock(y)
+						mine = append(mine, y)
+						continue
+					}
+					if rng.IntN(2) == 0 {
+						err = c.Free(y.b)
+					} else {
+						err = h.Free(y.b)
+					}
+					if err != nil {
+						fail("Free of %d bytes: %v", len(y.b), err)
+						return
+					}
+				}
+			}
+			for _, y := range mine {
+				verify(y, len(y.b))
+				if err := c.Free(y.b); err != nil {
+					fail("Free: %v", err)
+				}
+			}
+			c.Close()
+		}()
+	}
+	wg.Wait()
+	close(done)
+	side.Wait()
+	close(ch)
+	for y := range ch {
+		verify(y, len(y.b))
+		if err := h.Free(y.b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runtime.GC() // the dropped caches give their blocks back
+	runtime.GC()
+	mustCheck(t, h)
+	if s := h.Info(); s.Uordblks != 0 || s.Hblks != 0 {
+		t.Fatalf("%d bytes and %d mappings in use after every block was freed", s.Uordblks, s.Hblks)
+	}
+}
