@@ -4,10 +4,12 @@ package proc_test
 // golang.org/x/sys/unix, found again in /proc/self/smaps.
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"unsafe"
 
@@ -359,8 +361,9 @@ func TestMapsOtherProcess(t *testing.T) {
 			}
 		}))
 	}
-	if _, err := proc.Maps(deadPid(t)); !isNotExist(err) {
-		t.Errorf("Maps(dead pid) = %v, want fs.ErrNotExist", err)
+	dead := deadPid(t)
+	if _, err := proc.Maps(dead); !isNotExist(err) || !strings.Contains(err.Error(), fmt.Sprintf("no process %d", dead)) {
+		t.Errorf("Maps(dead pid) = %v, want fs.ErrNotExist saying there is no process %d", err, dead)
 	}
 }
 

@@ -3,7 +3,9 @@ package proc
 // The functions that read a live process on Linux; see doc.go.
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strconv"
 	"sync"
@@ -21,6 +23,19 @@ func path(pid int, name string) string {
 	return "/proc/" + strconv.Itoa(pid) + "/" + name
 }
 
+// openErr explains a failure to read /proc/PID: no such process, or no
+// right to read it. The error still wraps the original (fs.ErrNotExist,
+// fs.ErrPermission).
+func openErr(pid int, err error) error {
+	switch {
+	case pid != 0 && errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("proc: no process %d (it has exited, or the pid is wrong): %w", pid, err)
+	case pid != 0 && errors.Is(err, fs.ErrPermission):
+		return fmt.Errorf("proc: cannot read process %d: %w; a process of another user needs root or CAP_SYS_PTRACE", pid, err)
+	}
+	return fmt.Errorf("proc: %w", err)
+}
+
 // bufPool holds scanner buffers for Maps, so that a monitoring loop does not
 // allocate 64 KiB per call.
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
@@ -29,7 +44,7 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }
 func readSmaps(pid int, name string) ([]Region, error) {
 	f, err := os.Open(path(pid, name))
 	if err != nil {
-		return nil, fmt.Errorf("proc: %w", err)
+		return nil, openErr(pid, err)
 	}
 	defer f.Close()
 	bp := bufPool.Get().(*[]byte)
@@ -70,7 +85,7 @@ func Rollup(pid int) (Usage, error) {
 func Status(pid int) (ProcessStatus, error) {
 	m, err := procfs.StatusFields(pid)
 	if err != nil {
-		return ProcessStatus{}, fmt.Errorf("proc: %w", err)
+		return ProcessStatus{}, openErr(pid, err)
 	}
 	return statusFromFields(m)
 }
@@ -112,7 +127,7 @@ func FaultsOf(pid int) (PageFaults, error) {
 func StatOf(pid int) (Stat, error) {
 	data, err := os.ReadFile(path(pid, "stat"))
 	if err != nil {
-		return Stat{}, fmt.Errorf("proc: %w", err)
+		return Stat{}, openErr(pid, err)
 	}
 	return ParseStat(data)
 }
