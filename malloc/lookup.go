@@ -22,9 +22,8 @@ const (
 type l2Table [1 << l2Bits]atomic.Pointer[region]
 
 var (
-	mapMu    sync.Mutex
-	addrMap  [1 << l1Bits]atomic.Pointer[l2Table]
-	mapSlots int // segments registered, for tests and stats
+	mapMu   sync.Mutex
+	addrMap [1 << l1Bits]atomic.Pointer[l2Table]
 )
 
 // lookup returns the region holding address p, or nil.
@@ -52,7 +51,6 @@ func register(r *region) {
 			addrMap[i].Store(t)
 		}
 		t[seg&(1<<l2Bits-1)].Store(r)
-		mapSlots++
 	}
 }
 
@@ -63,7 +61,6 @@ func unregister(r *region) {
 	for seg := r.base >> segShift; seg < r.end>>segShift; seg++ {
 		if t := addrMap[seg>>l2Bits].Load(); t != nil {
 			t[seg&(1<<l2Bits-1)].Store(nil)
-			mapSlots--
 		}
 	}
 }

@@ -3,7 +3,6 @@ package malloc
 import (
 	"fmt"
 	"io"
-	"unsafe"
 )
 
 // Stats is mallinfo2(3): the figures glibc reports, with glibc's meanings
@@ -75,7 +74,6 @@ type arenaStats struct {
 	Stats
 	regions, spans int64
 	prot           int64 // bytes readable and writable (region.acc)
-	maxSystem      int64
 }
 
 func (a *arena) stats() arenaStats {
@@ -257,21 +255,4 @@ func (h *Heap) Trim(pad int) bool {
 		a.mu.Unlock()
 	}
 	return released
-}
-
-// metaBytes reports the memory the heap spends on its own bookkeeping
-// outside the Go heap (state bytes touched at most, caches).
-func (h *Heap) metaBytes() int64 {
-	var n int64
-	for _, a := range h.allArenas() {
-		a.mu.Lock()
-		for _, r := range a.regions {
-			n += int64(r.dirty) << (pageShift - 4)
-		}
-		a.mu.Unlock()
-	}
-	h.mu.Lock()
-	n += int64(len(h.states)) * int64(unsafe.Sizeof(cacheState{}))
-	h.mu.Unlock()
-	return n
 }

@@ -301,9 +301,8 @@ var (
 	ErrBreakOwned = errors.New("mem: the program break belongs to the C allocator in a cgo binary; build with CGO_ENABLED=0 or allocate with Map")
 )
 
-// roundDown and roundUp work in whole pages, as the kernel does.
-func roundDown(x uintptr) uintptr { return x &^ uintptr(pageSize-1) }
-func roundUp(x uintptr) uintptr   { return (x + uintptr(pageSize) - 1) &^ uintptr(pageSize-1) }
+// roundUp works in whole pages, as the kernel does.
+func roundUp(x uintptr) uintptr { return (x + uintptr(pageSize) - 1) &^ uintptr(pageSize-1) }
 
 // FormatBytes renders n bytes in binary units: "64 KiB" when exact,
 // "1.5 GiB" (one decimal) otherwise, and plain bytes below 1 KiB.

@@ -145,9 +145,7 @@ type Entry struct {
 	// FSType is the statfs magic number of the file's filesystem.
 	FSType int64
 
-	fd    int // open O_RDONLY; -1 once closed
-	dirfd int // the directory fd name is relative to, or AT_FDCWD
-	name  string
+	fd int // open O_RDONLY; -1 once closed
 }
 
 // Fd is the file's descriptor, open for reading during the visit.
