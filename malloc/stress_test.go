@@ -388,7 +388,20 @@ func TestMigratingGoroutines(t *testing.T) {
 // mmap threshold and reads statistics. Contents survive, alignment holds,
 // every free succeeds and the heap ends empty and consistent.
 func TestEverythingUnderLoad(t *testing.T) {
-	h := newHeap(t, malloc.Options{ArenaMax: 2})
+	for _, c := range []struct {
+		name string
+		opts malloc.Options
+	}{
+		{"plain", malloc.Options{ArenaMax: 2}},
+		{"guard", malloc.Options{ArenaMax: 2, Guard: true}},
+		{"perturb", malloc.Options{ArenaMax: 2, Perturb: 0x5a}},
+	} {
+		t.Run(c.name, func(t *testing.T) { everythingUnderLoad(t, c.opts) })
+	}
+}
+
+func everythingUnderLoad(t *testing.T, opts malloc.Options) {
+	h := newHeap(t, opts)
 	const workers = 4
 	rounds := 4000
 	if testing.Short() {
@@ -521,6 +534,12 @@ func TestEverythingUnderLoad(t *testing.T) {
 					}
 					if !verify(y, len(y.b)) {
 						return
+					}
+					if opts.Guard {
+						if st := h.Probe(y.b); st != malloc.OK {
+							fail("Probe of a live %d-byte block: %v", len(y.b), st)
+							return
+						}
 					}
 					if rng.IntN(3) == 0 {
 						// Grow or shrink it, on this goroutine's cache.
