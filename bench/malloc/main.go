@@ -759,6 +759,23 @@ func main() {
 		}
 	}
 	fmt.Println()
+	// The same ratio taken run by run (the two figures of a run were
+	// measured a moment apart, in the same placement of the vCPUs), then
+	// the median and the range over the runs.
+	fmt.Printf("%-28s", "(c) 2 vs 1, per run")
+	for _, nm := range names {
+		a, b := res[nm]["larson1"], res[nm]["larson2"]
+		if len(a) == 0 || len(a) != len(b) {
+			fmt.Printf(" %20s", "-")
+			continue
+		}
+		r := make([]float64, len(a))
+		for i := range a {
+			r[i] = b[i] / a[i]
+		}
+		fmt.Printf(" %20s", fmt.Sprintf("%.2fx [%.2f-%.2f]", median(r), slices.Min(r), slices.Max(r)))
+	}
+	fmt.Println()
 	fmt.Printf("%-28s", "(c) control: no crossing, 2 vs 1")
 	for _, nm := range names {
 		a, b := median(res[nm]["indep1"]), median(res[nm]["indep2"])
