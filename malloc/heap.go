@@ -494,7 +494,9 @@ func (h *Heap) Free(b []byte) error {
 			if g >= sh.rgran {
 				if g := granule(p - sh.fbase); g < sh.fgran {
 					// Another arena's block: queued here in a short path,
-					// as in Cache.Free, or by freeForeign.
+					// as in Cache.Free; anything else (not a used block,
+					// or a slow mode on) takes the slow path, which
+					// reports the error.
 					st := sh.fstate + g
 					if s := *(*uint8)(ptr(st)); s&slotMask == slotUsed && sh.mode == 0 {
 						*(*uint8)(ptr(st)) = s ^ (slotUsed | slotCached)
@@ -507,7 +509,8 @@ func (h *Heap) Free(b []byte) error {
 						procUnpin()
 						return nil
 					}
-					return h.freeForeign(sh, p, g)
+					procUnpin()
+					return h.freeSlow(p, nil)
 				}
 				g = sh.remember(h, p)
 			}
@@ -559,30 +562,6 @@ func (h *Heap) sendFull(sh *cacheState) error {
 	procUnpin()
 	h.sendHome(tmp.ent[:], tmp.cls[:])
 	return nil
-}
-
-// freeForeign frees p, at granule g in the per-P cache sh's remembered
-// region of another arena, with the goroutine pinned to sh's P: a used
-// block joins the queue that sends such blocks home (as putSmall does);
-// anything else takes the slow path, which reports the error. It unpins.
-func (h *Heap) freeForeign(sh *cacheState, p, g uintptr) error {
-	if sh.mode == 0 {
-		st := sh.fstate + g
-		if s := *(*uint8)(ptr(st)); s&slotMask == slotUsed {
-			*(*uint8)(ptr(st)) = s ^ (slotUsed | slotCached)
-			if !sh.queueRemote(p, st, s&classMask) {
-				procUnpin()
-				return nil
-			}
-			var tmp homeBatch
-			tmp.take(sh)
-			procUnpin()
-			h.sendHome(tmp.ent[:], tmp.cls[:])
-			return nil
-		}
-	}
-	procUnpin()
-	return h.freeSlow(p, nil)
 }
 
 // remember makes p's region the first remembered one of the per-P cache
@@ -804,16 +783,7 @@ func (h *Heap) putSmall(p, st uintptr, s uint8, c *Cache, arenaID int) {
 	cl := s & classMask
 	pid := procPin()
 	if uint(pid) < uint(len(h.shards)) && arenaID != int(h.shards[pid].arena) {
-		sh := h.shards[pid]
-		*(*uint8)(ptr(st)) = s ^ (slotUsed | slotCached)
-		if !sh.queueRemote(p, st, cl) {
-			procUnpin()
-			return
-		}
-		var tmp homeBatch
-		tmp.take(sh)
-		procUnpin()
-		h.sendHome(tmp.ent[:], tmp.cls[:])
+		h.queueHome(h.shards[pid], p, st, s)
 		return
 	}
 	if uint(pid) >= uint(len(h.shards)) {
@@ -844,6 +814,21 @@ func (h *Heap) putSmall(p, st uintptr, s uint8, c *Cache, arenaID int) {
 	procUnpin()
 }
 
+// queueHome marks the used block p (state s at st), of another arena than
+// the per-P cache sh serves, cached and queues it to go home, sending the
+// queue when it is full. It runs pinned to sh's P and unpins.
+func (h *Heap) queueHome(sh *cacheState, p, st uintptr, s uint8) {
+	*(*uint8)(ptr(st)) = s ^ (slotUsed | slotCached)
+	if !sh.queueRemote(p, st, s&classMask) {
+		procUnpin()
+		return
+	}
+	var batch homeBatch
+	batch.take(sh)
+	procUnpin()
+	h.sendHome(batch.ent[:], batch.cls[:])
+}
+
 // putSmallFull caches p, a used block of arena arenaID, in the per-P bin
 // after moving the older half of the bin back to the arena. The goroutine
 // pins again here and may be on another P than the caller saw: if that P's
@@ -868,16 +853,7 @@ func (h *Heap) putSmallFull(p, st uintptr, s uint8, arenaID int) {
 		bn.n++
 		procUnpin()
 	case uint(pid) < uint(len(h.shards)):
-		sh := h.shards[pid]
-		*(*uint8)(ptr(st)) = s ^ (slotUsed | slotCached)
-		if !sh.queueRemote(p, st, s&classMask) {
-			procUnpin()
-			return
-		}
-		var batch homeBatch
-		batch.take(sh)
-		procUnpin()
-		h.sendHome(batch.ent[:], batch.cls[:])
+		h.queueHome(h.shards[pid], p, st, s)
 		return
 	default:
 		// No per-P cache: straight back to the span.

@@ -14,6 +14,70 @@ import (
 	"github.com/vmkit/vmkit/malloc"
 )
 
+// A stressBlock is a block under test and the seed of its contents.
+type stressBlock struct {
+	b    []byte
+	seed byte
+}
+
+// fill writes every step-th byte of the block from its seed.
+func (x stressBlock) fill(step int) {
+	for i := 0; i < len(x.b); i += step {
+		x.b[i] = x.seed + byte(i)
+	}
+}
+
+// firstFailure reports the first failure of many goroutines and lets the
+// others see that one happened.
+type firstFailure struct {
+	t      *testing.T
+	failed atomic.Bool
+}
+
+func (f *firstFailure) fail(format string, args ...any) {
+	if f.failed.CompareAndSwap(false, true) {
+		f.t.Errorf(format, args...)
+	}
+}
+
+// verify checks every step-th byte of the first n of x, and reports the
+// first wrong one.
+func (f *firstFailure) verify(x stressBlock, n, step int) bool {
+	for i := 0; i < min(n, len(x.b)); i += step {
+		if x.b[i] != x.seed+byte(i) {
+			f.fail("block %p of %d bytes: byte %d is %d, want %d", unsafe.SliceData(x.b), len(x.b), i, x.b[i], x.seed+byte(i))
+			return false
+		}
+	}
+	return true
+}
+
+// share offers x to the other goroutines, or keeps it in mine when the
+// channel is full.
+func share(ch chan stressBlock, mine *[]stressBlock, x stressBlock) {
+	select {
+	case ch <- x:
+	default:
+		*mine = append(*mine, x)
+	}
+}
+
+// pick takes a block another goroutine shared or, when there is none, one
+// of mine; false when there is neither.
+func pick(ch chan stressBlock, mine *[]stressBlock) (stressBlock, bool) {
+	select {
+	case y := <-ch:
+		return y, true
+	default:
+	}
+	if len(*mine) == 0 {
+		return stressBlock{}, false
+	}
+	y := (*mine)[len(*mine)-1]
+	*mine = (*mine)[:len(*mine)-1]
+	return y, true
+}
+
 // TestModesChangeUnderLoad runs goroutines that allocate small, mid-size
 // and large blocks through Caches and the Heap's methods and free each
 // other's blocks, while another goroutine switches hooks, perturbation and
@@ -27,26 +91,10 @@ func TestModesChangeUnderLoad(t *testing.T) {
 	if testing.Short() {
 		rounds = 500
 	}
-	type block struct {
-		b    []byte
-		seed byte
-	}
-	ch := make(chan block, 256)
-	var failed atomic.Bool
-	fail := func(format string, args ...any) {
-		if failed.CompareAndSwap(false, true) {
-			t.Errorf(format, args...)
-		}
-	}
-	verify := func(x block) bool {
-		for i := 0; i < len(x.b); i += 997 {
-			if x.b[i] != x.seed+byte(i) {
-				fail("block %p of %d bytes: byte %d is %d, want %d", unsafe.SliceData(x.b), len(x.b), i, x.b[i], x.seed+byte(i))
-				return false
-			}
-		}
-		return true
-	}
+	ch := make(chan stressBlock, 256)
+	f := &firstFailure{t: t}
+	fail := f.fail
+	verify := func(x stressBlock) bool { return f.verify(x, len(x.b), 997) }
 	var hookCalls atomic.Int64
 	hooks := &malloc.Hooks{
 		Malloc: func(int, unsafe.Pointer, uintptr) { hookCalls.Add(1) },
@@ -101,8 +149,8 @@ func TestModesChangeUnderLoad(t *testing.T) {
 			rng := rand.New(rand.NewPCG(uint64(w), 7))
 			c := h.NewCache()
 			defer c.Close()
-			var mine []block
-			for i := 0; i < rounds && !failed.Load(); i++ {
+			var mine []stressBlock
+			for i := 0; i < rounds && !f.failed.Load(); i++ {
 				var size int
 				switch r := rng.IntN(100); {
 				case r < 85:
@@ -123,24 +171,13 @@ func TestModesChangeUnderLoad(t *testing.T) {
 					fail("Malloc(%d): %v", size, err)
 					return
 				}
-				x := block{b, byte(rng.Uint32())}
-				for j := 0; j < len(b); j += 997 {
-					b[j] = x.seed + byte(j)
-				}
-				select {
-				case ch <- x:
-				default:
-					mine = append(mine, x)
-				}
+				x := stressBlock{b, byte(rng.Uint32())}
+				x.fill(997)
+				share(ch, &mine, x)
 				if len(mine) > 64 || rng.IntN(3) == 0 {
-					var y block
-					select {
-					case y = <-ch:
-					default:
-						if len(mine) == 0 {
-							continue
-						}
-						y, mine = mine[len(mine)-1], mine[:len(mine)-1]
+					y, ok := pick(ch, &mine)
+					if !ok {
+						continue
 					}
 					if !verify(y) {
 						return
@@ -407,31 +444,11 @@ func everythingUnderLoad(t *testing.T, opts malloc.Options) {
 	if testing.Short() {
 		rounds = 800
 	}
-	type block struct {
-		b    []byte
-		seed byte
-	}
-	ch := make(chan block, 512)
-	var failed atomic.Bool
-	fail := func(format string, args ...any) {
-		if failed.CompareAndSwap(false, true) {
-			t.Errorf(format, args...)
-		}
-	}
-	fillBlock := func(x block) {
-		for i := 0; i < len(x.b); i += 101 {
-			x.b[i] = x.seed + byte(i)
-		}
-	}
-	verify := func(x block, n int) bool {
-		for i := 0; i < min(n, len(x.b)); i += 101 {
-			if x.b[i] != x.seed+byte(i) {
-				fail("block %p: byte %d is %d, want %d", unsafe.SliceData(x.b), i, x.b[i], x.seed+byte(i))
-				return false
-			}
-		}
-		return true
-	}
+	ch := make(chan stressBlock, 512)
+	f := &firstFailure{t: t}
+	fail := f.fail
+	fillBlock := func(x stressBlock) { x.fill(101) }
+	verify := func(x stressBlock, n int) bool { return f.verify(x, n, 101) }
 	done := make(chan struct{})
 	var side sync.WaitGroup
 	side.Add(1)
@@ -467,8 +484,8 @@ func everythingUnderLoad(t *testing.T, opts malloc.Options) {
 			defer wg.Done()
 			rng := rand.New(rand.NewPCG(uint64(w), 11))
 			c := h.NewCache()
-			var mine []block
-			for i := 0; i < rounds && !failed.Load(); i++ {
+			var mine []stressBlock
+			for i := 0; i < rounds && !f.failed.Load(); i++ {
 				if i%500 == 499 {
 					// A new cache: close the old one, or drop it for the
 					// garbage collector to clean up.
@@ -515,22 +532,13 @@ func everythingUnderLoad(t *testing.T, opts malloc.Options) {
 					fail("allocating %d bytes: %v", size, err)
 					return
 				}
-				x := block{b, byte(rng.Uint32())}
+				x := stressBlock{b, byte(rng.Uint32())}
 				fillBlock(x)
-				select {
-				case ch <- x:
-				default:
-					mine = append(mine, x)
-				}
+				share(ch, &mine, x)
 				if len(mine) > 50 || rng.IntN(2) == 0 {
-					var y block
-					select {
-					case y = <-ch:
-					default:
-						if len(mine) == 0 {
-							continue
-						}
-						y, mine = mine[len(mine)-1], mine[:len(mine)-1]
+					y, ok := pick(ch, &mine)
+					if !ok {
+						continue
 					}
 					if !verify(y, len(y.b)) {
 						return
