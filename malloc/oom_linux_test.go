@@ -6,6 +6,8 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -15,7 +17,10 @@ import (
 	"github.com/vmkit/vmkit/malloc"
 )
 
-func init() { testchild.Register("malloc-oom", oomChild) }
+func init() {
+	testchild.Register("malloc-oom", oomChild)
+	testchild.Register("malloc-oom-concurrent", oomConcurrentChild)
+}
 
 // oomChild lowers RLIMIT_AS to 256 MiB above what the process has mapped,
 // then allocates until the system refuses: every refusal must be
@@ -128,4 +133,124 @@ func TestOutOfMemory(t *testing.T) {
 	}
 	t.Log(strings.TrimSpace(out))
 	_ = os.Stdout
+}
+
+// oomConcurrentChild is oomChild with four goroutines allocating mixed
+// sizes through their own Caches and the Heap at once, until each has been
+// refused a few times: the refusals race with each other's successes in
+// the same arenas. Every refusal must be ErrNoMemory, the heap must pass
+// Check, and after everything is freed it must be empty and usable.
+func oomConcurrentChild() int {
+	fail := func(format string, args ...any) int {
+		fmt.Printf("FAIL "+format+"\n", args...)
+		return 1
+	}
+	debug.SetGCPercent(-1)
+	h, err := malloc.NewHeap(malloc.Options{ArenaMax: 2, MmapThreshold: 4 << 20})
+	if err != nil {
+		return fail("%v", err)
+	}
+	ballast := make([]byte, 64<<20)
+	ballast[len(ballast)-1] = 1
+	ballast = nil
+	debug.FreeOSMemory()
+	vm, err := procfs.StatusBytes(0, "VmSize")
+	if err != nil {
+		return fail("%v", err)
+	}
+	lim := uint64(vm[0]) + 384<<20
+	if err := unix.Setrlimit(unix.RLIMIT_AS, &unix.Rlimit{Cur: lim, Max: lim}); err != nil {
+		return fail("setrlimit: %v", err)
+	}
+	const workers = 4
+	held := make([][][]byte, workers)
+	errs := make(chan string, workers)
+	var refusals atomic.Int64
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := h.NewCache()
+			defer c.Close()
+			sizes := []int{8 << 20, 1 << 20, 70000, 3000, 100}
+			blocks := make([][]byte, 0, 8192)
+			refused := 0
+			for i := 0; refused < 20 && len(blocks) < cap(blocks); i++ {
+				size := sizes[(i+w)%len(sizes)]
+				var b []byte
+				var err error
+				if i%2 == 0 {
+					b, err = c.Malloc(size)
+				} else {
+					b, err = h.Malloc(size)
+				}
+				if err != nil {
+					if !errors.Is(err, malloc.ErrNoMemory) || !errors.Is(err, unix.ENOMEM) {
+						errs <- fmt.Sprintf("Malloc(%d): %v does not wrap ErrNoMemory and ENOMEM", size, err)
+						return
+					}
+					refused++
+					refusals.Add(1)
+					continue
+				}
+				b[0], b[len(b)-1] = byte(w), byte(i)
+				blocks = append(blocks, b)
+			}
+			held[w] = blocks
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		return fail("%s", e)
+	}
+	if refusals.Load() == 0 {
+		return fail("the limit was never hit")
+	}
+	if err := h.Check(); err != nil {
+		return fail("Check at the limit: %v", err)
+	}
+	n := 0
+	for w, blocks := range held {
+		for _, b := range blocks {
+			if b[0] != byte(w) {
+				return fail("a block lost its first byte")
+			}
+			if err := h.Free(b); err != nil {
+				return fail("Free: %v", err)
+			}
+			n++
+		}
+	}
+	if err := h.Check(); err != nil {
+		return fail("Check after freeing: %v", err)
+	}
+	if s := h.Info(); s.Uordblks != 0 || s.Hblks != 0 {
+		return fail("%d bytes and %d mappings in use after freeing everything", s.Uordblks, s.Hblks)
+	}
+	b, err := h.Malloc(1 << 20)
+	if err != nil {
+		return fail("Malloc after freeing: %v", err)
+	}
+	h.Free(b)
+	fmt.Printf("OK %d refusals, %d blocks held at the limit\n", refusals.Load(), n)
+	return 0
+}
+
+func TestOutOfMemoryConcurrent(t *testing.T) {
+	var out string
+	var code int
+	for attempt := 1; ; attempt++ {
+		out, code = testchild.Output(t, testchild.Command(t, "malloc-oom-concurrent", nil))
+		if attempt < 3 && code != 0 && strings.Contains(out, "fatal error: runtime: cannot allocate memory") {
+			t.Logf("attempt %d: the child's runtime ran out of address space; again", attempt)
+			continue
+		}
+		break
+	}
+	if code != 0 || !strings.HasPrefix(strings.TrimSpace(out), "OK") {
+		t.Fatalf("child exited %d:\n%s", code, out)
+	}
+	t.Log(strings.TrimSpace(out))
 }
