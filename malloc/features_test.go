@@ -2,6 +2,7 @@ package malloc_test
 
 import (
 	"bytes"
+	"encoding/xml"
 	"errors"
 	"os"
 	"runtime"
@@ -542,4 +543,126 @@ func TestErrorMessages(t *testing.T) {
 		}
 	}
 	mustCheck(t, h)
+}
+
+// TestWriteInfoXML reads WriteInfo's output back with encoding/xml: it is
+// well-formed, lists each heap's free sizes in order, and its totals agree
+// with the heaps' and with Info.
+func TestWriteInfoXML(t *testing.T) {
+	h := newHeap(t, malloc.Options{ArenaMax: 2, MmapThreshold: 256 << 10})
+	var keep [][]byte
+	for i := range 600 {
+		size := 16 + i*37%4000
+		if i%40 == 0 {
+			size = 20000 + i*997
+		}
+		if i%100 == 0 {
+			size = 300 << 10
+		}
+		b, err := h.Malloc(size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keep = append(keep, b)
+	}
+	for i, b := range keep {
+		if i%3 != 0 {
+			if err := h.Free(b); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	type size struct {
+		From  int64 `xml:"from,attr"`
+		To    int64 `xml:"to,attr"`
+		Total int64 `xml:"total,attr"`
+		Count int64 `xml:"count,attr"`
+	}
+	type typed struct {
+		Type  string `xml:"type,attr"`
+		Count int64  `xml:"count,attr"`
+		Size  int64  `xml:"size,attr"`
+	}
+	type heap struct {
+		Nr     int     `xml:"nr,attr"`
+		Sizes  []size  `xml:"sizes>size"`
+		Total  []typed `xml:"total"`
+		System []typed `xml:"system"`
+		Aspace []typed `xml:"aspace"`
+	}
+	var doc struct {
+		XMLName xml.Name `xml:"malloc"`
+		Version string   `xml:"version,attr"`
+		Heaps   []heap   `xml:"heap"`
+		Total   []typed  `xml:"total"`
+		System  []typed  `xml:"system"`
+		Aspace  []typed  `xml:"aspace"`
+	}
+	var buf bytes.Buffer
+	if err := h.WriteInfo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if err := xml.Unmarshal(buf.Bytes(), &doc); err != nil {
+		t.Fatalf("WriteInfo is not well-formed XML: %v\n%s", err, buf.String())
+	}
+	get := func(ts []typed, typ string) typed {
+		for _, x := range ts {
+			if x.Type == typ {
+				return x
+			}
+		}
+		t.Fatalf("no %q entry in %+v", typ, ts)
+		return typed{}
+	}
+	if doc.Version != "1" || len(doc.Heaps) != 2 {
+		t.Fatalf("version %q, %d heaps", doc.Version, len(doc.Heaps))
+	}
+	var fast, rest, system typed
+	for _, hp := range doc.Heaps {
+		// Two ascending runs: the size classes, then the free chunks.
+		var sum int64
+		descents := 0
+		for i, sz := range hp.Sizes {
+			if sz.From > sz.To || sz.Total != sz.Count*sz.From {
+				t.Errorf("heap %d: size entry %+v does not add up", hp.Nr, sz)
+			}
+			if i > 0 && sz.From <= hp.Sizes[i-1].From {
+				descents++
+			}
+			sum += sz.Total
+		}
+		if descents > 1 {
+			t.Errorf("heap %d: sizes are not in order: %+v", hp.Nr, hp.Sizes)
+		}
+		f, r := get(hp.Total, "fast"), get(hp.Total, "rest")
+		if sum != f.Size+r.Size {
+			t.Errorf("heap %d: sizes add up to %d, totals to %d", hp.Nr, sum, f.Size+r.Size)
+		}
+		fast.Count, fast.Size = fast.Count+f.Count, fast.Size+f.Size
+		rest.Count, rest.Size = rest.Count+r.Count, rest.Size+r.Size
+		system.Size += get(hp.System, "current").Size
+		if p, tot := get(hp.Aspace, "mprotect").Size, get(hp.Aspace, "total").Size; p > tot || p < get(hp.System, "current").Size {
+			t.Errorf("heap %d: mprotect %d, total %d, system %d", hp.Nr, p, tot, get(hp.System, "current").Size)
+		}
+	}
+	if f := get(doc.Total, "fast"); f != (typed{"fast", fast.Count, fast.Size}) {
+		t.Errorf("total fast %+v, heaps add up to %+v", f, fast)
+	}
+	if r := get(doc.Total, "rest"); r != (typed{"rest", rest.Count, rest.Size}) {
+		t.Errorf("total rest %+v, heaps add up to %+v", r, rest)
+	}
+	info := h.Info()
+	if m := get(doc.Total, "mmap"); m.Count != info.Hblks || m.Size != info.Hblkhd || m.Count == 0 {
+		t.Errorf("mmap %+v, Info has %d blocks of %d bytes", m, info.Hblks, info.Hblkhd)
+	}
+	if cur := get(doc.System, "current").Size; cur != info.Arena+info.Hblkhd || cur != system.Size+info.Hblkhd {
+		t.Errorf("system current %d, Info Arena+Hblkhd %d, heaps %d", cur, info.Arena+info.Hblkhd, system.Size)
+	}
+	for i, b := range keep {
+		if i%3 == 0 {
+			if err := h.Free(b); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 }

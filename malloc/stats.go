@@ -3,6 +3,8 @@ package malloc
 import (
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 )
 
 // Stats is mallinfo2(3): the figures glibc reports, with glibc's meanings
@@ -186,7 +188,8 @@ func (h *Heap) WriteInfo(w io.Writer) error {
 			}
 			system += int64(r.dirty) << pageShift
 		}
-		for n, v := range bins {
+		for _, n := range slices.Sorted(maps.Keys(bins)) { // by size, as glibc lists its bins
+			v := bins[n]
 			ew.printf("  <size from=\"%d\" to=\"%d\" total=\"%d\" count=\"%d\"/>\n", int64(n)<<pageShift, int64(n)<<pageShift, v[1], v[0])
 		}
 		ew.printf("</sizes>\n<total type=\"fast\" count=\"%d\" size=\"%d\"/>\n<total type=\"rest\" count=\"%d\" size=\"%d\"/>\n", fast, fastBytes, rest, restBytes)
