@@ -114,20 +114,24 @@ func oomChild() int {
 	return 0
 }
 
-func TestOutOfMemory(t *testing.T) {
-	var out string
-	var code int
+// runOOMChild runs an out-of-memory role and returns its output and exit
+// code. The Go runtime of the child may itself find no address space left
+// at the moment the heap has taken the last of it; that is the runtime's
+// own fatal error, not a result of the test, and the child runs again, up
+// to three times in all.
+func runOOMChild(t *testing.T, role string) (string, int) {
 	for attempt := 1; ; attempt++ {
-		out, code = testchild.Output(t, testchild.Command(t, "malloc-oom", nil))
-		// The Go runtime of the child may itself find no address space
-		// left at the moment the heap has taken the last of it; that is
-		// the runtime's own fatal error, not a result of the test.
+		out, code := testchild.Output(t, testchild.Command(t, role, nil))
 		if attempt < 3 && code != 0 && strings.Contains(out, "fatal error: runtime: cannot allocate memory") {
 			t.Logf("attempt %d: the child's runtime ran out of address space; again", attempt)
 			continue
 		}
-		break
+		return out, code
 	}
+}
+
+func TestOutOfMemory(t *testing.T) {
+	out, code := runOOMChild(t, "malloc-oom")
 	if code != 0 || !strings.Contains(out, "OK refused") {
 		t.Fatalf("child exited %d:\n%s", code, out)
 	}
@@ -239,16 +243,7 @@ func oomConcurrentChild() int {
 }
 
 func TestOutOfMemoryConcurrent(t *testing.T) {
-	var out string
-	var code int
-	for attempt := 1; ; attempt++ {
-		out, code = testchild.Output(t, testchild.Command(t, "malloc-oom-concurrent", nil))
-		if attempt < 3 && code != 0 && strings.Contains(out, "fatal error: runtime: cannot allocate memory") {
-			t.Logf("attempt %d: the child's runtime ran out of address space; again", attempt)
-			continue
-		}
-		break
-	}
+	out, code := runOOMChild(t, "malloc-oom-concurrent")
 	if code != 0 || !strings.HasPrefix(strings.TrimSpace(out), "OK") {
 		t.Fatalf("child exited %d:\n%s", code, out)
 	}
