@@ -198,7 +198,15 @@ func (a *arena) freeChunk(r *region, pg int32) {
 		thr := int32(a.h.trimThreshold.Load() >> pageShift)
 		if thr >= 0 && r.dirty-r.top > thr {
 			pad := int32((a.h.topPad.Load() + pageSize - 1) >> pageShift)
-			a.h.trimTop(r, pad)
+			from := r.dirty
+			if r.trimFrom > 0 {
+				// Still going down since the last trim: the swing is
+				// everything given back since the top last grew.
+				from = r.trimFrom
+			}
+			if a.h.trimTop(r, pad) && a.h.mmapDynamic.Load() {
+				r.trimFrom, r.trimTo = from, r.dirty
+			}
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package malloc_test
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/vmkit/vmkit/malloc"
@@ -159,4 +160,80 @@ func BenchmarkBurst(b *testing.B) {
 		}
 		i += len(bs)
 	}
+}
+
+// midSizes are mid-size requests (above MaxSmall, below the default mmap
+// threshold), as a database's pages and a server's buffers are.
+var midSizes = []int{16385, 24576, 32768, 65536, 100000}
+
+// BenchmarkMidPairs is workload (a) for mid-size blocks: malloc then free
+// of one size.
+func BenchmarkMidPairs(b *testing.B) {
+	for _, front := range []string{"cache", "heap"} {
+		for _, size := range midSizes {
+			b.Run(fmt.Sprintf("%s/%d", front, size), func(b *testing.B) {
+				mallocf, free, done := frontEnd(front)
+				defer done()
+				for i := 0; i < b.N; i++ {
+					p, err := mallocf(size)
+					if err != nil {
+						b.Fatal(err)
+					}
+					p[0] = byte(i)
+					if err := free(p); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkMidRing is workload (b) for mid-size blocks: a ring of 64 live
+// blocks of 16 to 128 KiB, free the oldest and allocate a new one.
+func BenchmarkMidRing(b *testing.B) {
+	for _, front := range []string{"cache", "heap"} {
+		b.Run(front, func(b *testing.B) {
+			mallocf, free, done := frontEnd(front)
+			defer done()
+			var ring [64][]byte
+			x := uint32(2463534242)
+			next := func() int {
+				x ^= x << 13
+				x ^= x >> 17
+				x ^= x << 5
+				return 16384 + int(x%(131072-16384))
+			}
+			for j := range ring {
+				ring[j], _ = mallocf(next())
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				j := i & 63
+				if err := free(ring[j]); err != nil {
+					b.Fatal(err)
+				}
+				p, err := mallocf(next())
+				if err != nil {
+					b.Fatal(err)
+				}
+				p[0] = 1
+				ring[j] = p
+			}
+			b.StopTimer()
+			for _, p := range ring {
+				free(p)
+			}
+		})
+	}
+}
+
+// frontEnd returns Malloc and Free of a new Cache ("cache") or of the
+// package ("heap"), and what to call when done.
+func frontEnd(front string) (func(int) ([]byte, error), func([]byte) error, func()) {
+	if front == "cache" {
+		c := malloc.NewCache()
+		return c.Malloc, c.Free, func() { c.Close() }
+	}
+	return malloc.Malloc, malloc.Free, func() {}
 }

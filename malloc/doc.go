@@ -31,7 +31,11 @@
 // top have never been used or have been given back, and a freed chunk that
 // ends at the top lowers it. When more than M_TRIM_THRESHOLD bytes gather
 // above the top, all but M_TOP_PAD of them go back to the system with
-// MADV_DONTNEED and are closed again.
+// MADV_DONTNEED and are closed again. While the thresholds are dynamic (none
+// was set), a top that grows back over what such trims gave back raises the
+// trim threshold to twice that swing (up to 64 MiB), so that a program whose
+// use swings up and down does not give pages back and fault them in again
+// on every swing; Trim still gives everything back.
 //
 // An arena owns regions and serves a group of caches; one mutex guards it.
 // A heap has one arena per CPU by default (M_ARENA_MAX, M_ARENA_TEST), so

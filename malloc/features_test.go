@@ -254,6 +254,54 @@ func TestTrim(t *testing.T) {
 	mustCheck(t, h)
 }
 
+// While the thresholds are dynamic, a top that is trimmed and then grows
+// back raises the trim threshold, so that the next swing of the same size
+// keeps its pages; a threshold that was set stays where it was, as in glibc.
+func TestTrimThresholdRises(t *testing.T) {
+	const block, n = 100 << 10, 8 // mid-size blocks: below the 128 KiB mmap threshold
+	swing := func(h *malloc.Heap) (first, second int64) {
+		c := h.NewCache()
+		defer c.Close()
+		var bs [n][]byte
+		alloc := func(from int) {
+			for i := from; i < n; i++ {
+				b, err := c.Malloc(block)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b[0] = 1
+				bs[i] = b
+			}
+		}
+		free := func(from int) int64 {
+			for i := n - 1; i >= from; i-- {
+				if err := c.Free(bs[i]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			return h.Info().Keepcost
+		}
+		alloc(0)
+		first = free(2) // 600 KiB above the top: over 128 KiB, trimmed
+		alloc(2)        // grown back
+		second = free(2)
+		mustCheck(t, h)
+		return first, second
+	}
+	const pad = 128 << 10 // M_TOP_PAD's default: what a trim keeps
+	first, second := swing(newHeap(t, malloc.Options{}))
+	if first > pad+4096 {
+		t.Fatalf("the first swing kept %d bytes above the top; a trim keeps %d", first, pad)
+	}
+	if second < 6*block {
+		t.Fatalf("after the top grew back, the same swing kept only %d bytes above the top: the trim threshold did not rise", second)
+	}
+	first, second = swing(newHeap(t, malloc.Options{TrimThreshold: 128 << 10}))
+	if first > pad+4096 || second > pad+4096 {
+		t.Fatalf("with M_TRIM_THRESHOLD set, the swings kept %d and %d bytes above the top; a trim keeps %d", first, second, pad)
+	}
+}
+
 func TestHooks(t *testing.T) {
 	h := newHeap(t, malloc.Options{})
 	var mallocs, frees, reallocs, memaligns atomic.Int64

@@ -113,6 +113,22 @@ func (h *Heap) freeLarge(op string, p uintptr) error {
 	return lg.m.Close()
 }
 
+// maxDynamicTrim bounds the trim threshold that raiseTrim sets: twice the
+// largest dynamic mmap threshold, as in glibc.
+const maxDynamicTrim = 2 * maxMmapThreshold
+
+// raiseTrim raises the trim threshold to to bytes (at most maxDynamicTrim)
+// while the thresholds are dynamic; see region.raiseDirty.
+func (h *Heap) raiseTrim(to int64) {
+	to = min(to, maxDynamicTrim)
+	for h.mmapDynamic.Load() {
+		cur := h.trimThreshold.Load()
+		if cur < 0 || cur >= to || h.trimThreshold.CompareAndSwap(cur, to) {
+			return
+		}
+	}
+}
+
 // reallocLarge resizes a large block with mremap, which moves pages instead
 // of copying them.
 func (h *Heap) reallocLarge(lg *largeBlock, size int) (uintptr, bool) {

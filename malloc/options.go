@@ -33,7 +33,10 @@ type Options struct {
 	TopPad int
 	// TrimThreshold is how much free memory may gather at the top of a
 	// region before it is given back to the system (M_TRIM_THRESHOLD); 0
-	// means 128 KiB (dynamic, as above), a negative value never trims.
+	// means 128 KiB, dynamic while MmapThreshold is: twice the size of a
+	// mapped block freed as the mmap threshold rises (as in glibc), and
+	// twice the swing when a region's top grows back over what the last
+	// trims gave back, up to 64 MiB. A negative value never trims.
 	TrimThreshold int
 	// Perturb, when not 0, fills every allocated block with the complement of
 	// its low byte and every freed block with the byte (M_PERTURB), to make
