@@ -69,6 +69,13 @@ type cacheState struct {
 	rcls    [binMax]uint8 // the class of each block in remote
 	// mode mirrors Heap.mode for the fast paths (see Heap.setMode).
 	mode uint32
+	// Mid-size chunks of the cache's arena held for reuse (see
+	// midcache.go), oldest first: mid[:nmid], of midN pages each,
+	// midPages in all.
+	nmid     uint32
+	midPages int32
+	mid      [midCap]entry
+	midN     [midCap]uint8
 }
 
 // binLimit is the capacity of a bin of each class: about 64 KiB of blocks,
@@ -96,6 +103,7 @@ func initState(st *cacheState, arena int) {
 	st.rbase2, st.rgran2, st.rstate2 = 0, 0, 0
 	st.fbase, st.fgran, st.fstate = 0, 0, 0
 	st.nremote = 0
+	st.nmid, st.midPages = 0, 0
 }
 
 // A Cache is a front end to a Heap for one goroutine at a time, like
@@ -158,7 +166,9 @@ func (c *Cache) Close() error {
 		return nil
 	}
 	c.st = &closedState
-	c.fgran = 0
+	// Forget the remembered regions too: their paths would otherwise
+	// cache blocks in closedState, which every closed Cache shares.
+	c.rgran, c.rgran2, c.fgran = 0, 0, 0
 	c.cleanup.Stop()
 	c.h.dropCacheState(st)
 	return nil
@@ -251,8 +261,14 @@ func (c *Cache) freeOther(p uintptr) error {
 		// that b's capacity did not give, or a full bin: the state byte
 		// names the class, and put parks half a full bin.
 		st := c.rstate + g
-		if s := *(*uint8)(ptr(st)); s&slotMask == slotUsed {
+		s := *(*uint8)(ptr(st))
+		if s&slotMask == slotUsed {
 			c.put(p, st, s)
+			return nil
+		}
+		if isMidUsed(s) && p&(pageSize-1) == 0 {
+			// A mid-size chunk of the cache's own arena (see midcache.go).
+			c.h.holdMid(c.st, p, st, int32(s))
 			return nil
 		}
 	}

@@ -115,15 +115,18 @@ func (h *Heap) Check() error {
 		a.collect()
 		a.mu.Unlock()
 	}
-	var cachedStates int64
+	var cachedStates, cachedMids int64
 	for _, a := range h.allArenas() {
-		if err := a.check(corrupt, &cachedStates); err != nil {
+		if err := a.check(corrupt, &cachedStates, &cachedMids); err != nil {
 			return err
 		}
 	}
 	// Every cached entry must be a cached slot, and listed once.
 	var cached [numClasses]int64
-	h.cachedCounts(&cached)
+	midChunks, _ := h.cachedCounts(&cached)
+	if midChunks != cachedMids {
+		return corrupt("%d mid-size chunks are marked held by a cache but the caches hold %d", cachedMids, midChunks)
+	}
 	var total int64
 	for cl := 1; cl < numClasses; cl++ {
 		total += cached[cl]
@@ -140,6 +143,31 @@ func (h *Heap) Check() error {
 	states = append(states, h.shards...)
 	seen := map[uintptr]bool{}
 	for _, st := range states {
+		if st.nmid > midCap {
+			return corrupt("a cache holds %d mid-size chunks", st.nmid)
+		}
+		var pages int32
+		for i, e := range st.mid[:st.nmid] {
+			r := lookup(e.p)
+			if r == nil || r.owner != h || e.st != r.state+(e.p-r.base)>>4 || e.p&(pageSize-1) != 0 {
+				return corrupt("held mid-size chunk %#x is not a chunk of this heap", e.p)
+			}
+			if r.arena.id != int(st.arena) {
+				return corrupt("held mid-size chunk %#x of arena %d is in a cache of arena %d", e.p, r.arena.id, st.arena)
+			}
+			n := int32(st.midN[i])
+			if s := *(*uint8)(ptr(e.st)); s != uint8(n)|midCachedBit {
+				return corrupt("held mid-size chunk %#x of %d pages has state %#x", e.p, n, s)
+			}
+			if seen[e.p] {
+				return corrupt("block %#x is cached twice", e.p)
+			}
+			seen[e.p] = true
+			pages += n
+		}
+		if pages != st.midPages || pages > midBudget {
+			return corrupt("a cache holds %d pages of mid-size chunks and counts %d", pages, st.midPages)
+		}
 		if st.nremote > binMax {
 			return corrupt("a cache's queue of other arenas' blocks holds %d", st.nremote)
 		}
@@ -221,7 +249,7 @@ func (h *Heap) Check() error {
 	return nil
 }
 
-func (a *arena) check(corrupt func(string, ...any) error, cachedStates *int64) error {
+func (a *arena) check(corrupt func(string, ...any) error, cachedStates, cachedMids *int64) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	var slots, freeSlots [numClasses]int64
@@ -262,6 +290,13 @@ func (a *arena) check(corrupt func(string, ...any) error, cachedStates *int64) e
 			case pageMid:
 				midPages += int64(n)
 				midBlocks++
+				switch s := r.stateOfPage(pg); {
+				case s == midMark(n):
+				case s == midMark(n)|midCachedBit && n <= midCachePages:
+					*cachedMids++
+				default:
+					return corrupt("region %#x page %d: a mid-size chunk of %d pages has state %#x", r.base, pg, n, s)
+				}
 			case pageSpan:
 				s := spanAt(r.spans[pg])
 				if s == nil || s.page != pg || s.region() != r || int32(classPages[s.class]) != n {
@@ -286,6 +321,12 @@ func (a *arena) check(corrupt func(string, ...any) error, cachedStates *int64) e
 				for i := pg; i < pg+n; i++ {
 					if r.spans[i] != 0 {
 						return corrupt("region %#x page %d: a span record on a page of kind %d", r.base, i, k)
+					}
+					// Only a mid-size chunk's first page carries its
+					// mark: one anywhere else would let Free take
+					// that page for a chunk without the lock.
+					if s := r.stateOfPage(i); (i > pg || k == pageFree) && (isMidUsed(s) || isMidCached(s)) {
+						return corrupt("region %#x page %d: state %#x marks a mid-size chunk inside a chunk of kind %d at page %d", r.base, i, s, k, pg)
 					}
 				}
 			}

@@ -52,7 +52,17 @@
 //   - mid-size, up to the mmap threshold: a chunk of whole pages from an
 //     arena, found best-fit in the bins or cut from the top. Realloc grows
 //     it in place when the pages after it are free or are the top; if it
-//     must move, it moves to the top, where the next growth is in place.
+//     must move, it moves to the top, where the next growth is in place. A
+//     Cache holds up to 8 freed chunks of up to 31 pages (64 pages in all)
+//     and hands one out again, without the arena lock, to a request of its
+//     length or up to a quarter less: a 32 KiB malloc+free pair through a
+//     Cache takes 15 ns instead of 45. The chunk's first state byte holds
+//     its length and whether a cache holds it, so Free validates it without
+//     the lock too, and a second Free is a double free. Realloc through a
+//     Cache takes the chunk after the block back from that Cache to grow
+//     into it; a chunk held by another Cache counts as in use, and the
+//     per-P caches of the package-level functions hold none (see
+//     midcache.go).
 //   - large, from the mmap threshold on: a mapping of its own, unmapped by
 //     Free (glibc's mmapped chunks), grown by mremap. The threshold starts
 //     at 128 KiB and, as in glibc, rises to the size of any larger mapped
@@ -81,12 +91,18 @@
 //
 // The state byte of the first granule of every small block says what the
 // block is, with its size class in the low six bits; all other state bytes
-// are 0:
+// of a span are 0:
 //
 //	0       not a block start (interior, never handed out)
 //	free    in its span, available to any cache      (slotFree)
 //	cached  free, held by one Cache or per-P cache   (slotCached)
 //	used    handed to the program                    (slotUsed)
+//
+// Those states have one of the two high bits set. A mid-size chunk of up to
+// 31 pages has its length (1 to 31) in the state byte of its first page
+// while it is in use, or the length plus 0x20 while a Cache holds it; the
+// byte is 0 for a longer chunk, at every other page and in free chunks, and
+// Check verifies all of it.
 //
 // The transitions each have one place in the code: refill (free -> cached,
 // arena locked), Malloc (cached -> used, by the cache's owner), Free (used ->

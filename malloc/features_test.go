@@ -279,6 +279,7 @@ func TestTrimThresholdRises(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+			c.Flush() // the mid-size chunks the Cache held
 			return h.Info().Keepcost
 		}
 		alloc(0)
@@ -480,6 +481,38 @@ func TestClosed(t *testing.T) {
 	}
 	if err := malloc.Default().Close(); err == nil {
 		t.Fatal("closed the default heap")
+	}
+}
+
+// A Cache closed after it freed blocks (and so remembers their region)
+// refuses later frees with ErrClosed and holds nothing: the blocks stay
+// live, and free through the heap. Before the fix, such a free parked the
+// block in the state that every closed Cache shares.
+func TestClosedCacheRemembersNothing(t *testing.T) {
+	h := newHeap(t, malloc.Options{})
+	c := h.NewCache()
+	var small, mid [3][]byte
+	for i := range small {
+		small[i], _ = c.Malloc(100)
+		mid[i], _ = c.Malloc(40000)
+	}
+	c.Free(small[0])
+	c.Free(mid[0])
+	c.Close()
+	for _, b := range [][]byte{small[1], mid[1]} {
+		if err := c.Free(b); !errors.Is(err, malloc.ErrClosed) {
+			t.Fatalf("free of a %d-byte block through a closed Cache: %v", len(b), err)
+		}
+	}
+	mustCheck(t, h)
+	for _, b := range [][]byte{small[1], small[2], mid[1], mid[2]} {
+		if err := h.Free(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustCheck(t, h)
+	if s := h.Info(); s.Uordblks != 0 {
+		t.Fatalf("%d bytes in use after every block was freed", s.Uordblks)
 	}
 }
 

@@ -264,6 +264,7 @@ func (h *Heap) dropCacheState(st *cacheState) {
 
 // flushState gives back every block cached in st.
 func (h *Heap) flushState(st *cacheState) {
+	h.flushMid(st)
 	if st.nremote > 0 {
 		h.giveBack(st.remote[:st.nremote])
 		st.nremote = 0
@@ -610,6 +611,11 @@ func (h *Heap) mallocSlow(size int, c *Cache) ([]byte, error) {
 	if h.mode.Load() != 0 {
 		return h.special(opMalloc, nil, size, 0, c)
 	}
+	if c != nil && size > maxSmall && int64(size) < h.mmapThreshold.Load() {
+		if p := h.takeMid(int32((size+pageSize-1)>>pageShift), c); p != 0 {
+			return bytesAt(p, size), nil
+		}
+	}
 	p, err := h.alloc("malloc", size, 0, c)
 	if err != nil {
 		return nil, err
@@ -675,6 +681,8 @@ func (h *Heap) alloc(op string, size, align int, c *Cache) (uintptr, error) {
 	alignPages := int32(1)
 	if align > pageSize {
 		alignPages = int32(align >> pageShift)
+	} else if p := h.takeMid(pages, c); p != 0 {
+		return p, nil
 	}
 	a.mu.Lock()
 	r, pg, err := a.allocChunk(pages, alignPages, pageMid)
@@ -881,10 +889,20 @@ func (h *Heap) free(op string, p uintptr, c *Cache) error {
 		return invalidPointer(op, p, "the address was never allocated")
 	}
 	st := r.state + (p-r.base)>>4
-	if s := *(*uint8)(ptr(st)); s&slotMask == slotUsed {
+	s := *(*uint8)(ptr(st))
+	if s&slotMask == slotUsed {
 		h.putSmall(p, st, s, c, r.arena.id)
 		return nil
 	}
+	if isMidUsed(s) && p&(pageSize-1) == 0 && h.putMid(p, st, int32(s), r.arena.id, c) {
+		return nil
+	}
+	return h.freeLocked(op, r, p, st)
+}
+
+// freeLocked is free's path under the arena lock: a mid-size block, or
+// whatever the state byte alone cannot decide.
+func (h *Heap) freeLocked(op string, r *region, p, st uintptr) error {
 	a := r.arena
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -908,6 +926,9 @@ func (h *Heap) free(op string, p uintptr, c *Cache) error {
 	case pageMid:
 		if p&(pageSize-1) != 0 || r.head[pg] == 0 {
 			return invalidPointer(op, p, "not the start of a block (interior pointer)")
+		}
+		if isMidCached(*(*uint8)(ptr(st))) {
+			return doubleFree(op, p, "the mid-size block is already free")
 		}
 		n := r.head[pg]
 		r.midPages -= int64(n)
@@ -961,6 +982,9 @@ func (h *Heap) info(op string, p uintptr) (blockInfo, error) {
 	switch r.kind[pg] {
 	case pageMid:
 		if p&(pageSize-1) == 0 && r.head[pg] != 0 {
+			if isMidCached(*(*uint8)(ptr(st))) {
+				return blockInfo{}, doubleFree(op, p, "the mid-size block is free")
+			}
 			return blockInfo{kind: pageMid, usable: int(r.head[pg]) << pageShift, r: r}, nil
 		}
 	case pageSpan:
@@ -1092,7 +1116,7 @@ func (h *Heap) reallocRaw(p uintptr, size int, c *Cache) (uintptr, error) {
 			}
 		}
 	case pageMid:
-		if q, ok := h.reallocMid(bi.r, p, size); ok {
+		if q, ok := h.reallocMid(bi.r, p, size, c); ok {
 			return q, nil
 		}
 	case pageTop:
@@ -1133,7 +1157,7 @@ func (h *Heap) allocMidTop(size int, c *Cache) (uintptr, bool) {
 }
 
 // reallocMid grows or shrinks a mid-size block in place.
-func (h *Heap) reallocMid(r *region, p uintptr, size int) (uintptr, bool) {
+func (h *Heap) reallocMid(r *region, p uintptr, size int, c *Cache) (uintptr, bool) {
 	if int64(size) >= h.mmapThreshold.Load() && size > maxSmall*4 && h.largeCount.Load() < h.mmapMax.Load() {
 		// Let it move to its own mapping, where it can grow by mremap.
 		return 0, false
@@ -1147,6 +1171,15 @@ func (h *Heap) reallocMid(r *region, p uintptr, size int) (uintptr, bool) {
 	defer a.mu.Unlock()
 	pg := r.pageOf(p)
 	have := r.head[pg]
+	if e := pg + have; pages > have && c != nil && e < r.top && r.kind[e] == pageMid &&
+		isMidCached(r.stateOfPage(e)) && c.st.removeMid(r.addr(e)) {
+		// The chunk after it is free, held by the cache the call came
+		// through: give it to the arena, so that the block can grow into
+		// it. (One held by another Cache counts as in use.)
+		r.midPages -= int64(r.head[e])
+		r.midBlocks--
+		a.freeChunk(r, e)
+	}
 	switch {
 	case pages == have:
 		return p, true

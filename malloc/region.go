@@ -121,6 +121,12 @@ func (r *region) setChunk(pg, n int32, k uint8) {
 	for i := pg; i < pg+n; i++ {
 		r.kind[i] = k
 	}
+	switch k {
+	case pageMid:
+		r.mark(pg, midMark(n))
+	case pageFree:
+		r.mark(pg, 0)
+	}
 }
 
 func (r *region) binInsert(pg, n int32) {
@@ -293,6 +299,7 @@ func (r *region) raiseDirty() {
 // neighbours and with the top chunk. It returns the number of pages that
 // joined the top chunk.
 func (r *region) freeChunkAt(pg int32) {
+	r.mark(pg, 0)
 	n := r.head[pg]
 	own, ownN := pg, n // the freed chunk itself: the only pages whose kind changes, unless it joins the top
 	if pg > 0 && r.kind[pg-1] == pageFree {
@@ -355,6 +362,7 @@ func (r *region) growInPlace(pg, n int32) bool {
 	// Only the added pages change kind.
 	r.head[pg] = n
 	r.tail[pg+n-1] = n
+	r.mark(pg, midMark(n))
 	for i := pg + have; i < pg+n; i++ {
 		r.kind[i] = pageMid
 	}

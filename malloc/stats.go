@@ -40,8 +40,10 @@ type Stats struct {
 	Keepcost int64
 }
 
-// cachedCounts adds the blocks held in every cache of h to n, by class.
-func (h *Heap) cachedCounts(n *[numClasses]int64) {
+// cachedCounts adds the small blocks held in every cache of h to n, by
+// class, and returns the mid-size chunks the caches hold: how many, and
+// their bytes.
+func (h *Heap) cachedCounts(n *[numClasses]int64) (midChunks, midBytes int64) {
 	h.mu.Lock()
 	states := make([]*cacheState, 0, len(h.caches)+len(h.shards)+1)
 	for st := range h.caches {
@@ -61,6 +63,8 @@ func (h *Heap) cachedCounts(n *[numClasses]int64) {
 		for _, e := range st.remote[:min(st.nremote, binMax)] {
 			n[*(*uint8)(ptr(e.st))&classMask]++
 		}
+		midChunks += int64(st.nmid)
+		midBytes += int64(st.midPages) << pageShift
 	}
 	for _, a := range h.allArenas() {
 		a.mu.Lock()
@@ -70,6 +74,7 @@ func (h *Heap) cachedCounts(n *[numClasses]int64) {
 		}
 		a.mu.Unlock()
 	}
+	return midChunks, midBytes
 }
 
 type arenaStats struct {
@@ -106,7 +111,7 @@ func (h *Heap) Info() Stats {
 		return s
 	}
 	var cached [numClasses]int64
-	h.cachedCounts(&cached)
+	_, midBytes := h.cachedCounts(&cached)
 	for _, a := range h.allArenas() {
 		as := a.stats()
 		s.Arena += as.Arena
@@ -122,6 +127,7 @@ func (h *Heap) Info() Stats {
 		s.Fsmblks += b
 		s.Uordblks -= b
 	}
+	s.Uordblks -= midBytes // free, though a cache holds them
 	s.Hblks = h.largeCount.Load()
 	s.Hblkhd = h.largeBytes.Load()
 	s.Fordblks = s.Arena - s.Uordblks
@@ -133,8 +139,9 @@ func (h *Heap) Info() Stats {
 // totals including mapped blocks.
 func (h *Heap) WriteStats(w io.Writer) {
 	var cached [numClasses]int64
+	var midBytes int64
 	if h.check(nil) == nil {
-		h.cachedCounts(&cached)
+		_, midBytes = h.cachedCounts(&cached)
 	}
 	var sys, used int64
 	for i, a := range h.allArenas() {
@@ -144,6 +151,7 @@ func (h *Heap) WriteStats(w io.Writer) {
 			for cl := 1; cl < numClasses; cl++ {
 				inUse -= cached[cl] * int64(classSize[cl])
 			}
+			inUse -= midBytes
 		}
 		fmt.Fprintf(w, "Arena %d:\nsystem bytes     = %10d\nin use bytes     = %10d\n", i, as.Arena, inUse)
 		sys += as.Arena

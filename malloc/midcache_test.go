@@ -1,0 +1,177 @@
+package malloc_test
+
+import (
+	"errors"
+	"testing"
+	"unsafe"
+
+	"github.com/vmkit/vmkit/malloc"
+)
+
+// A Cache keeps a freed mid-size chunk and hands it out again for a request
+// of its length or up to a quarter less, without the arena; the chunk counts
+// as free in the statistics while the Cache holds it, and Flush gives it
+// back.
+func TestMidCacheReuse(t *testing.T) {
+	h := newHeap(t, malloc.Options{})
+	c := h.NewCache()
+	defer c.Close()
+	b, err := c.Malloc(40000) // 10 pages
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := addr(b)
+	fillPattern(b, 1)
+	if err := c.Free(b); err != nil {
+		t.Fatal(err)
+	}
+	if s := h.Info(); s.Uordblks != 0 {
+		t.Fatalf("a chunk held by the Cache counts as %d bytes in use", s.Uordblks)
+	}
+	mustCheck(t, h)
+	for _, size := range []int{40000, 33000, 36864} { // 10, 9 and 9 pages
+		b, err := c.Malloc(size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if addr(b) != p || len(b) != size || cap(b) != size {
+			t.Fatalf("Malloc(%d) = %#x (len %d, cap %d), not the held chunk %#x", size, addr(b), len(b), cap(b), p)
+		}
+		if u := c.UsableSize(b); u != 40960 {
+			t.Fatalf("UsableSize of the reused chunk is %d, not its 40960", u)
+		}
+		if s := h.Info(); s.Uordblks != 40960 {
+			t.Fatalf("one 10-page chunk in use, Uordblks %d", s.Uordblks)
+		}
+		mustCheck(t, h)
+		if err := c.Free(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// 5 pages: the held chunk is more than a quarter too long.
+	small, _ := c.Malloc(20000)
+	if addr(small) == p {
+		t.Fatal("a 5-page request took the held 10-page chunk")
+	}
+	c.Free(small)
+	mustCheck(t, h)
+	c.Flush()
+	mustCheck(t, h)
+	if s := h.Info(); s.Uordblks != 0 || s.Fordblks != s.Arena {
+		t.Fatalf("after Flush: %+v", s)
+	}
+}
+
+// A chunk that a Cache holds is free: freeing it again through any front
+// end, asking its size, or reallocating it is refused, and the heap stays
+// consistent.
+func TestMidCacheDoubleFree(t *testing.T) {
+	h := newHeap(t, malloc.Options{})
+	c := h.NewCache()
+	defer c.Close()
+	other := h.NewCache()
+	defer other.Close()
+	b, _ := c.Malloc(50000)
+	keep, _ := c.Malloc(50000)
+	if err := c.Free(b); err != nil {
+		t.Fatal(err)
+	}
+	for name, free := range map[string]func([]byte) error{
+		"the same Cache": c.Free, "another Cache": other.Free, "the Heap": h.Free,
+		"UnsafeFree": func(b []byte) error { return c.UnsafeFree(unsafe.Pointer(unsafe.SliceData(b))) },
+	} {
+		if err := free(b); !errors.Is(err, malloc.ErrDoubleFree) {
+			t.Errorf("second free through %s: %v, want ErrDoubleFree", name, err)
+		}
+	}
+	if _, err := c.Realloc(b, 60000); !errors.Is(err, malloc.ErrDoubleFree) {
+		t.Errorf("Realloc of a held chunk: %v", err)
+	}
+	if u := h.UsableSize(b); u != 0 {
+		t.Errorf("UsableSize of a held chunk: %d", u)
+	}
+	// Interior pointers of a held and of a live chunk are refused too.
+	for _, q := range [][]byte{b[4096:], b[16:], keep[4096:], keep[16:]} {
+		if err := c.Free(q); !errors.Is(err, malloc.ErrInvalidPointer) {
+			t.Errorf("free of an interior pointer %#x: %v", addr(q), err)
+		}
+	}
+	mustCheck(t, h)
+	if err := c.Free(keep); err != nil {
+		t.Fatal(err)
+	}
+	mustCheck(t, h)
+}
+
+// A Cache holds at most 8 chunks and 64 pages; the oldest go back to the
+// arena as new ones come in.
+func TestMidCacheBudget(t *testing.T) {
+	h := newHeap(t, malloc.Options{})
+	c := h.NewCache()
+	defer c.Close()
+	var bs [][]byte
+	for i := range 40 {
+		b, err := c.Malloc(16385 + i*2000) // 5 to 24 pages
+		if err != nil {
+			t.Fatal(err)
+		}
+		bs = append(bs, b)
+	}
+	for _, b := range bs {
+		if err := c.Free(b); err != nil {
+			t.Fatal(err)
+		}
+		mustCheck(t, h) // which checks the count and the pages held
+	}
+	if s := h.Info(); s.Uordblks != 0 {
+		t.Fatalf("%d bytes in use after every block was freed", s.Uordblks)
+	}
+	c.Flush()
+	mustCheck(t, h)
+	// Everything merged into the top chunk of the region.
+	if s := h.Info(); s.Keepcost != s.Arena || s.Ordblks != 1 {
+		t.Fatalf("after Flush, %d of %d bytes at the top, %d free chunks besides it", s.Keepcost, s.Arena, s.Ordblks-1)
+	}
+}
+
+// Realloc through a Cache grows a block in place into the chunk after it
+// when that Cache holds the chunk; through another Cache the block moves,
+// contents kept.
+func TestMidCacheReallocInPlace(t *testing.T) {
+	h := newHeap(t, malloc.Options{})
+	c := h.NewCache()
+	defer c.Close()
+	a, _ := c.Malloc(40 << 10)
+	b, _ := c.Malloc(40 << 10)
+	guard, _ := c.Malloc(40 << 10)
+	fillPattern(a, 4)
+	if err := c.Free(b); err != nil { // held by c
+		t.Fatal(err)
+	}
+	na, err := c.Realloc(a, 70<<10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if addr(na) != addr(a) || !hasPattern(na[:40<<10], 4) {
+		t.Fatalf("moved from %#x to %#x although the next chunk was free in the same Cache", addr(a), addr(na))
+	}
+	mustCheck(t, h)
+
+	other := h.NewCache()
+	defer other.Close()
+	x, _ := other.Malloc(40 << 10)
+	y, _ := other.Malloc(40 << 10)
+	fillPattern(x, 5)
+	c.Free(y) // held by c, which is not the Cache that reallocates
+	nx, err := other.Realloc(x, 70<<10)
+	if err != nil || !hasPattern(nx[:40<<10], 5) {
+		t.Fatal(err)
+	}
+	mustCheck(t, h)
+	for _, b := range [][]byte{na, guard, nx} {
+		if err := c.Free(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustCheck(t, h)
+}
