@@ -82,6 +82,44 @@ func ring{i}(n int, peak func(live int64)) float64 {{
 ''')
     if not a.get("norealloc"):
         out.append(f'''
+// midpairs{i}: workload (f) on {a["name"]}; ns per malloc+free of 32 KiB.
+func midpairs{i}(n int) float64 {{
+	{a["setup"]}
+	t0 := time.Now()
+	for i := 0; i < n; i++ {{
+		v := {f("malloc", n="midPair")}
+		{f("touch", v="v", x="i")}
+		{f("free", v="v")}
+	}}
+	return float64(time.Since(t0).Nanoseconds()) / float64(n)
+}}
+
+// midring{i}: workload (g) on {a["name"]}; ns per free+malloc.
+func midring{i}(n int) float64 {{
+	{a["setup"]}
+	var r [midRingLen]{a["T"]}
+	for j := range r {{
+		r[j] = {f("malloc", n="midSizes[j]")}
+	}}
+	t0 := time.Now()
+	j := 0
+	for i := 0; i < n; i++ {{
+		{f("free", v="r[j]")}
+		r[j] = {f("malloc", n="midSizes[i&(nsizes-1)]")}
+		{f("touch", v="r[j]", x="i")}
+		j++
+		if j == midRingLen {{
+			j = 0
+		}}
+	}}
+	ns := float64(time.Since(t0).Nanoseconds()) / float64(n)
+	for j := range r {{
+		{f("free", v="r[j]")}
+	}}
+	return ns
+}}
+''')
+        out.append(f'''
 // realloc{i}: workload (d) on {a["name"]}; ns per realloc.
 func realloc{i}(n int) float64 {{
 	{a["setup"]}

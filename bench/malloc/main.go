@@ -52,20 +52,31 @@ import (
 var cSource string
 
 const (
-	nsizes   = 4096
-	ringLen  = 1000
-	batchLen = 512
+	nsizes     = 4096
+	ringLen    = 1000
+	batchLen   = 512
+	midPair    = 32 << 10 // the block of (f)
+	midRingLen = 64       // the live blocks of (g)
 )
 
-var sizes = func() (s [nsizes]int) {
+// sizes and midSizes are the C program's sequences: one xorshift stream,
+// sizes in [16, 1024] for (a) to (c), then sizes in [16 KiB, 128 KiB) for
+// (g).
+var sizes, midSizes = func() (s, m [nsizes]int) {
 	x := uint32(2463534242)
-	for i := range s {
+	next := func() uint32 {
 		x ^= x << 13
 		x ^= x >> 17
 		x ^= x << 5
-		s[i] = 16 + int(x%1009)
+		return x
 	}
-	return s
+	for i := range s {
+		s[i] = 16 + int(next()%1009)
+	}
+	for i := range m {
+		m[i] = 16<<10 + int(next()%(112<<10))
+	}
+	return s, m
 }()
 
 var sink []byte
@@ -173,22 +184,58 @@ func median(v []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
-func runC(dir string, runs, n int) (result, error) {
+// buildC compiles the C program into dir and returns its path.
+func buildC(dir string) (string, error) {
 	src := filepath.Join(dir, "glibc_bench.c")
 	bin := filepath.Join(dir, "glibc_bench")
 	if err := os.WriteFile(src, []byte(cSource), 0o644); err != nil {
-		return nil, err
+		return "", err
 	}
 	cc := os.Getenv("CC")
 	if cc == "" {
 		cc = "cc"
 	}
 	if out, err := exec.Command(cc, "-O2", "-pthread", "-o", bin, src).CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("%s: %v\n%s", cc, err, out)
+		return "", fmt.Errorf("%s: %v\n%s", cc, err, out)
 	}
+	return bin, nil
+}
+
+// cPeers are the C allocators measured besides glibc, by the same C program
+// with their library preloaded, when the library is installed (Debian:
+// libmimalloc2.0, libjemalloc2, libtcmalloc-minimal4).
+var cPeers = []struct{ name, lib string }{
+	{"mimalloc C", "libmimalloc.so.2"},
+	{"jemalloc C", "libjemalloc.so.2"},
+	{"tcmalloc C", "libtcmalloc_minimal.so.4"},
+}
+
+// findLib returns the path of a shared library in the usual directories,
+// or "".
+func findLib(name string) string {
+	for _, d := range []string{"/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib", "/usr/local/lib"} {
+		if p := filepath.Join(d, name); fileExists(p) {
+			return p
+		}
+	}
+	return ""
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// runC runs the C program's workloads, with preload (a library path) in
+// LD_PRELOAD when it is not "".
+func runC(bin, preload string, runs, n int) (result, error) {
 	res := result{}
 	parse := func(args ...string) error {
-		out, err := exec.Command(bin, args...).Output()
+		cmd := exec.Command(bin, args...)
+		if preload != "" {
+			cmd.Env = append(os.Environ(), "LD_PRELOAD="+preload)
+		}
+		out, err := cmd.Output()
 		if err != nil {
 			return err
 		}
@@ -202,7 +249,7 @@ func runC(dir string, runs, n int) (result, error) {
 		}
 		return nil
 	}
-	if err := parse(strconv.Itoa(runs), strconv.Itoa(n), "pairs", "ring", "larson1", "larson2", "realloc"); err != nil {
+	if err := parse(strconv.Itoa(runs), strconv.Itoa(n), "pairs", "ring", "larson1", "larson2", "realloc", "midpairs", "midring"); err != nil {
 		return nil, err
 	}
 	if err := parse("1", strconv.Itoa(n), "ringpeak"); err != nil {
@@ -557,7 +604,7 @@ func main() {
 	objects := flag.Int("objects", 10_000_000, "objects held in workload (e)")
 	churn := flag.Int64("churn", 4<<30, "bytes of Go garbage churned in workload (e)")
 	headroom := flag.Int64("headroom", 256<<20, "workload (e)'s memory-limited setting: GOMEMLIMIT is the Go memory after setup plus this many bytes")
-	only := flag.String("only", "", "run only this workload of vmkit (pairs, cachepairs, ring, cachering, unsafepairs, unsafering, ringpeak, realloc, larson1, larson2 (on Caches), transfer (a cache line's trip between the CPUs, in ns), indep1, indep2 (the control of (c): pairs on 1 or 2 goroutines, nothing crossing), plarson1, plarson2 (package-level), gc) or of modernc (moderncpairs, moderncring), for profiling")
+	only := flag.String("only", "", "run only this workload of vmkit (pairs, cachepairs, ring, cachering, unsafepairs, unsafering, ringpeak, realloc, larson1, larson2 (on Caches), transfer (a cache line's trip between the CPUs, in ns), indep1, indep2 (the control of (c): pairs on 1 or 2 goroutines, nothing crossing), plarson1, plarson2 (package-level), midpairs, cachemidpairs, midring, cachemidring (workloads (f) and (g)), gc) or of modernc (moderncpairs, moderncring), for profiling")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	flag.Parse()
 	if *cpuprofile != "" {
@@ -617,6 +664,14 @@ func main() {
 				v = 1e9 / larson(1, *n, larsonvmkit, larsonDrainvmkit)
 			case "plarson2":
 				v = 1e9 / larson(2, *n, larsonvmkit, larsonDrainvmkit)
+			case "midpairs":
+				v = midpairsvmkit(*n / 4)
+			case "cachemidpairs":
+				v = midpairsvmkitCache(*n / 4)
+			case "midring":
+				v = midringvmkit(*n / 4)
+			case "cachemidring":
+				v = midringvmkitCache(*n / 4)
 			case "ringpeak":
 				h, err := malloc.NewHeap(malloc.Options{})
 				if err != nil {
@@ -638,14 +693,36 @@ func main() {
 	}
 	defer os.RemoveAll(dir)
 	fmt.Fprintf(os.Stderr, "glibc in C: compiling and running...\n")
-	cres, err := runC(dir, *runs, *n)
+	cbin, err := buildC(dir)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "glibc in C:", err)
 		os.Exit(1)
 	}
-	names := []string{"glibc C", "vmkit Cache", "vmkit Cache unsafe", "vmkit", "modernc", "modernc+mutex", "glibc cgo", "Go make"}
+	cres, err := runC(cbin, "", *runs, *n)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "glibc in C:", err)
+		os.Exit(1)
+	}
+	names := []string{"glibc C"}
 	res := map[string]result{"glibc C": cres}
-	for _, nm := range names[1:] {
+	for _, pe := range cPeers {
+		lib := findLib(pe.lib)
+		if lib == "" {
+			fmt.Fprintf(os.Stderr, "%s: %s not installed, left out\n", pe.name, pe.lib)
+			continue
+		}
+		fmt.Fprintf(os.Stderr, "%s: running the C program with LD_PRELOAD=%s...\n", pe.name, lib)
+		r, err := runC(cbin, lib, *runs, *n)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "%s: %v, left out\n", pe.name, err)
+			continue
+		}
+		names = append(names, pe.name)
+		res[pe.name] = r
+	}
+	goNames := []string{"vmkit Cache", "vmkit Cache unsafe", "vmkit", "modernc", "modernc+mutex", "glibc cgo", "Go make"}
+	names = append(names, goNames...)
+	for _, nm := range goNames {
 		res[nm] = result{}
 	}
 	// add measures one workload of one allocator after a full garbage
@@ -701,9 +778,22 @@ func main() {
 		add("modernc+mutex", "realloc", func() float64 { return reallocmoderncMutex(*n / 20) })
 		add("glibc cgo", "realloc", func() float64 { return realloccgo(*n / 20) })
 		add("Go make", "realloc", func() float64 { return reallocgoMake(*n / 20) })
+
+		add("vmkit Cache", "midpairs", func() float64 { return midpairsvmkitCache(*n / 4) })
+		add("vmkit", "midpairs", func() float64 { return midpairsvmkit(*n / 4) })
+		add("modernc", "midpairs", func() float64 { return midpairsmodernc(*n / 4) })
+		add("modernc+mutex", "midpairs", func() float64 { return midpairsmoderncMutex(*n / 4) })
+		add("glibc cgo", "midpairs", func() float64 { return midpairscgo(*n / 4) })
+		add("Go make", "midpairs", func() float64 { return midpairsgoMake(*n / 4) })
+		add("vmkit Cache", "midring", func() float64 { return midringvmkitCache(*n / 4) })
+		add("vmkit", "midring", func() float64 { return midringvmkit(*n / 4) })
+		add("modernc", "midring", func() float64 { return midringmodernc(*n / 4) })
+		add("modernc+mutex", "midring", func() float64 { return midringmoderncMutex(*n / 4) })
+		add("glibc cgo", "midring", func() float64 { return midringcgo(*n / 4) })
+		add("Go make", "midring", func() float64 { return midringgoMake(*n / 4) })
 		if r == 0 {
 			for nm, m := range res {
-				if nm == "glibc C" {
+				if !slices.Contains(goNames, nm) {
 					continue
 				}
 				for k := range m {
@@ -788,8 +878,17 @@ func main() {
 	fmt.Println()
 	fmt.Printf("%-28s %20s\n", "(c) cache line CPU->CPU, ns", fmt.Sprintf("%.0f", median(res["vmkit Cache"]["transfer"])))
 	row("(d) realloc ns/op", "realloc", 1, "")
+	row("(f) mid pairs (32 KiB) ns/op", "midpairs", 1, "")
+	row("(g) mid ring (16-128 KiB) ns/op", "midring", 1, "")
 	fmt.Printf("\n(b) footprint at the end of the ring, fresh heap: mapped/live (requested bytes): glibc C %.3f (mallinfo2 arena+hblkhd), vmkit Cache %.3f (Info Arena+Hblkhd); vmkit mapped/usable bytes %.3f\n",
 		median(cres["ringpeak"]), median(peakRatio), median(peakUsable))
+	fmt.Printf("(b) footprint by the growth of the C program's resident set over the ring, over live bytes:")
+	for _, nm := range names {
+		if v := res[nm]["ringrss"]; len(v) > 0 {
+			fmt.Printf(" %s %.3f", nm, median(v))
+		}
+	}
+	fmt.Println()
 	if *gc {
 		gcReport(*gcRuns, *objects, *churn, settings, false)
 	}

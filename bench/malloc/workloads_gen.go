@@ -15,6 +15,7 @@ import (
 var _ = unsafe.Pointer(nil)
 var _ memory.Allocator
 
+
 // pairsvmkitCache: workload (a) on vmkit Cache; ns per malloc+free.
 func pairsvmkitCache(n int) float64 {
 	c := malloc.NewCache()
@@ -64,6 +65,48 @@ func ringvmkitCache(n int, peak func(live int64)) float64 {
 	return ns
 }
 
+
+
+// midpairsvmkitCache: workload (f) on vmkit Cache; ns per malloc+free of 32 KiB.
+func midpairsvmkitCache(n int) float64 {
+	c := malloc.NewCache()
+	defer c.Close()
+	t0 := time.Now()
+	for i := 0; i < n; i++ {
+		v := must(c.Malloc(midPair))
+		v[0] = byte(i)
+		c.Free(v)
+	}
+	return float64(time.Since(t0).Nanoseconds()) / float64(n)
+}
+
+// midringvmkitCache: workload (g) on vmkit Cache; ns per free+malloc.
+func midringvmkitCache(n int) float64 {
+	c := malloc.NewCache()
+	defer c.Close()
+	var r [midRingLen][]byte
+	for j := range r {
+		r[j] = must(c.Malloc(midSizes[j]))
+	}
+	t0 := time.Now()
+	j := 0
+	for i := 0; i < n; i++ {
+		c.Free(r[j])
+		r[j] = must(c.Malloc(midSizes[i&(nsizes-1)]))
+		r[j][0] = byte(i)
+		j++
+		if j == midRingLen {
+			j = 0
+		}
+	}
+	ns := float64(time.Since(t0).Nanoseconds()) / float64(n)
+	for j := range r {
+		c.Free(r[j])
+	}
+	return ns
+}
+
+
 // reallocvmkitCache: workload (d) on vmkit Cache; ns per realloc.
 func reallocvmkitCache(n int) float64 {
 	c := malloc.NewCache()
@@ -83,6 +126,7 @@ func reallocvmkitCache(n int) float64 {
 	}
 	return float64(time.Since(t0).Nanoseconds()) / float64(ops)
 }
+
 
 // larsonvmkitCache: workload (c) on vmkit Cache: one worker of the larson-like
 // exchange; see larson.
@@ -180,6 +224,7 @@ func larsonDrainvmkitCache(chans ...chan [][]byte) {
 	}
 }
 
+
 // pairsvmkitCacheUnsafe: workload (a) on vmkit Cache unsafe; ns per malloc+free.
 func pairsvmkitCacheUnsafe(n int) float64 {
 	c := malloc.NewCache()
@@ -229,9 +274,11 @@ func ringvmkitCacheUnsafe(n int, peak func(live int64)) float64 {
 	return ns
 }
 
+
+
 // pairsvmkit: workload (a) on vmkit; ns per malloc+free.
 func pairsvmkit(n int) float64 {
-
+	
 	t0 := time.Now()
 	for i := 0; i < n; i++ {
 		v := must(malloc.Malloc(sizes[i&(nsizes-1)]))
@@ -243,7 +290,7 @@ func pairsvmkit(n int) float64 {
 
 // ringvmkit: workload (b) on vmkit; ns per free+malloc, and the ring.
 func ringvmkit(n int, peak func(live int64)) float64 {
-
+	
 	var r [ringLen][]byte
 	var rs [ringLen]int
 	live := int64(0)
@@ -276,9 +323,49 @@ func ringvmkit(n int, peak func(live int64)) float64 {
 	return ns
 }
 
+
+
+// midpairsvmkit: workload (f) on vmkit; ns per malloc+free of 32 KiB.
+func midpairsvmkit(n int) float64 {
+	
+	t0 := time.Now()
+	for i := 0; i < n; i++ {
+		v := must(malloc.Malloc(midPair))
+		v[0] = byte(i)
+		malloc.Free(v)
+	}
+	return float64(time.Since(t0).Nanoseconds()) / float64(n)
+}
+
+// midringvmkit: workload (g) on vmkit; ns per free+malloc.
+func midringvmkit(n int) float64 {
+	
+	var r [midRingLen][]byte
+	for j := range r {
+		r[j] = must(malloc.Malloc(midSizes[j]))
+	}
+	t0 := time.Now()
+	j := 0
+	for i := 0; i < n; i++ {
+		malloc.Free(r[j])
+		r[j] = must(malloc.Malloc(midSizes[i&(nsizes-1)]))
+		r[j][0] = byte(i)
+		j++
+		if j == midRingLen {
+			j = 0
+		}
+	}
+	ns := float64(time.Since(t0).Nanoseconds()) / float64(n)
+	for j := range r {
+		malloc.Free(r[j])
+	}
+	return ns
+}
+
+
 // reallocvmkit: workload (d) on vmkit; ns per realloc.
 func reallocvmkit(n int) float64 {
-
+	
 	ops := 0
 	t0 := time.Now()
 	for ops < n {
@@ -295,10 +382,11 @@ func reallocvmkit(n int) float64 {
 	return float64(time.Since(t0).Nanoseconds()) / float64(ops)
 }
 
+
 // larsonvmkit: workload (c) on vmkit: one worker of the larson-like
 // exchange; see larson.
 func larsonvmkit(n int, in, out chan [][]byte) {
-
+	
 	var r [ringLen][]byte
 	for j := range r {
 		r[j] = must(malloc.Malloc(sizes[j]))
@@ -373,7 +461,7 @@ func larsonvmkit(n int, in, out chan [][]byte) {
 // on vmkit once both workers are done: the batches a worker sent after
 // the other had stopped taking them.
 func larsonDrainvmkit(chans ...chan [][]byte) {
-
+	
 	for _, ch := range chans {
 		for {
 			select {
@@ -388,6 +476,7 @@ func larsonDrainvmkit(chans ...chan [][]byte) {
 		}
 	}
 }
+
 
 // pairsmodernc: workload (a) on modernc; ns per malloc+free.
 func pairsmodernc(n int) float64 {
@@ -438,6 +527,48 @@ func ringmodernc(n int, peak func(live int64)) float64 {
 	return ns
 }
 
+
+
+// midpairsmodernc: workload (f) on modernc; ns per malloc+free of 32 KiB.
+func midpairsmodernc(n int) float64 {
+	a := &memory.Allocator{}
+	defer a.Close()
+	t0 := time.Now()
+	for i := 0; i < n; i++ {
+		v := mustP(a.UintptrMalloc(midPair))
+		*(*byte)(ptr(v)) = byte(i)
+		a.UintptrFree(v)
+	}
+	return float64(time.Since(t0).Nanoseconds()) / float64(n)
+}
+
+// midringmodernc: workload (g) on modernc; ns per free+malloc.
+func midringmodernc(n int) float64 {
+	a := &memory.Allocator{}
+	defer a.Close()
+	var r [midRingLen]uintptr
+	for j := range r {
+		r[j] = mustP(a.UintptrMalloc(midSizes[j]))
+	}
+	t0 := time.Now()
+	j := 0
+	for i := 0; i < n; i++ {
+		a.UintptrFree(r[j])
+		r[j] = mustP(a.UintptrMalloc(midSizes[i&(nsizes-1)]))
+		*(*byte)(ptr(r[j])) = byte(i)
+		j++
+		if j == midRingLen {
+			j = 0
+		}
+	}
+	ns := float64(time.Since(t0).Nanoseconds()) / float64(n)
+	for j := range r {
+		a.UintptrFree(r[j])
+	}
+	return ns
+}
+
+
 // reallocmodernc: workload (d) on modernc; ns per realloc.
 func reallocmodernc(n int) float64 {
 	a := &memory.Allocator{}
@@ -457,6 +588,7 @@ func reallocmodernc(n int) float64 {
 	}
 	return float64(time.Since(t0).Nanoseconds()) / float64(ops)
 }
+
 
 // pairsmoderncMutex: workload (a) on modernc+mutex; ns per malloc+free.
 func pairsmoderncMutex(n int) float64 {
@@ -505,6 +637,46 @@ func ringmoderncMutex(n int, peak func(live int64)) float64 {
 	return ns
 }
 
+
+
+// midpairsmoderncMutex: workload (f) on modernc+mutex; ns per malloc+free of 32 KiB.
+func midpairsmoderncMutex(n int) float64 {
+	a := sharedModernc
+	t0 := time.Now()
+	for i := 0; i < n; i++ {
+		v := a.malloc(midPair)
+		*(*byte)(ptr(v)) = byte(i)
+		a.free(v)
+	}
+	return float64(time.Since(t0).Nanoseconds()) / float64(n)
+}
+
+// midringmoderncMutex: workload (g) on modernc+mutex; ns per free+malloc.
+func midringmoderncMutex(n int) float64 {
+	a := sharedModernc
+	var r [midRingLen]uintptr
+	for j := range r {
+		r[j] = a.malloc(midSizes[j])
+	}
+	t0 := time.Now()
+	j := 0
+	for i := 0; i < n; i++ {
+		a.free(r[j])
+		r[j] = a.malloc(midSizes[i&(nsizes-1)])
+		*(*byte)(ptr(r[j])) = byte(i)
+		j++
+		if j == midRingLen {
+			j = 0
+		}
+	}
+	ns := float64(time.Since(t0).Nanoseconds()) / float64(n)
+	for j := range r {
+		a.free(r[j])
+	}
+	return ns
+}
+
+
 // reallocmoderncMutex: workload (d) on modernc+mutex; ns per realloc.
 func reallocmoderncMutex(n int) float64 {
 	a := sharedModernc
@@ -523,6 +695,7 @@ func reallocmoderncMutex(n int) float64 {
 	}
 	return float64(time.Since(t0).Nanoseconds()) / float64(ops)
 }
+
 
 // larsonmoderncMutex: workload (c) on modernc+mutex: one worker of the larson-like
 // exchange; see larson.
@@ -618,9 +791,10 @@ func larsonDrainmoderncMutex(chans ...chan []uintptr) {
 	}
 }
 
+
 // pairscgo: workload (a) on glibc cgo; ns per malloc+free.
 func pairscgo(n int) float64 {
-
+	
 	t0 := time.Now()
 	for i := 0; i < n; i++ {
 		v := cMalloc(sizes[i&(nsizes-1)])
@@ -632,7 +806,7 @@ func pairscgo(n int) float64 {
 
 // ringcgo: workload (b) on glibc cgo; ns per free+malloc, and the ring.
 func ringcgo(n int, peak func(live int64)) float64 {
-
+	
 	var r [ringLen]unsafe.Pointer
 	var rs [ringLen]int
 	live := int64(0)
@@ -665,9 +839,49 @@ func ringcgo(n int, peak func(live int64)) float64 {
 	return ns
 }
 
+
+
+// midpairscgo: workload (f) on glibc cgo; ns per malloc+free of 32 KiB.
+func midpairscgo(n int) float64 {
+	
+	t0 := time.Now()
+	for i := 0; i < n; i++ {
+		v := cMalloc(midPair)
+		*(*byte)(v) = byte(i)
+		cFree(v)
+	}
+	return float64(time.Since(t0).Nanoseconds()) / float64(n)
+}
+
+// midringcgo: workload (g) on glibc cgo; ns per free+malloc.
+func midringcgo(n int) float64 {
+	
+	var r [midRingLen]unsafe.Pointer
+	for j := range r {
+		r[j] = cMalloc(midSizes[j])
+	}
+	t0 := time.Now()
+	j := 0
+	for i := 0; i < n; i++ {
+		cFree(r[j])
+		r[j] = cMalloc(midSizes[i&(nsizes-1)])
+		*(*byte)(r[j]) = byte(i)
+		j++
+		if j == midRingLen {
+			j = 0
+		}
+	}
+	ns := float64(time.Since(t0).Nanoseconds()) / float64(n)
+	for j := range r {
+		cFree(r[j])
+	}
+	return ns
+}
+
+
 // realloccgo: workload (d) on glibc cgo; ns per realloc.
 func realloccgo(n int) float64 {
-
+	
 	ops := 0
 	t0 := time.Now()
 	for ops < n {
@@ -684,10 +898,11 @@ func realloccgo(n int) float64 {
 	return float64(time.Since(t0).Nanoseconds()) / float64(ops)
 }
 
+
 // larsoncgo: workload (c) on glibc cgo: one worker of the larson-like
 // exchange; see larson.
 func larsoncgo(n int, in, out chan []unsafe.Pointer) {
-
+	
 	var r [ringLen]unsafe.Pointer
 	for j := range r {
 		r[j] = cMalloc(sizes[j])
@@ -762,7 +977,7 @@ func larsoncgo(n int, in, out chan []unsafe.Pointer) {
 // on glibc cgo once both workers are done: the batches a worker sent after
 // the other had stopped taking them.
 func larsonDraincgo(chans ...chan []unsafe.Pointer) {
-
+	
 	for _, ch := range chans {
 		for {
 			select {
@@ -778,14 +993,14 @@ func larsonDraincgo(chans ...chan []unsafe.Pointer) {
 	}
 }
 
+
 // pairsgoMake: workload (a) on Go make; ns per malloc+free.
 func pairsgoMake(n int) float64 {
-
+	
 	t0 := time.Now()
 	for i := 0; i < n; i++ {
 		v := make([]byte, sizes[i&(nsizes-1)])
-		v[0] = byte(i)
-		sink = v
+		v[0] = byte(i); sink = v
 		_ = v
 	}
 	return float64(time.Since(t0).Nanoseconds()) / float64(n)
@@ -793,7 +1008,7 @@ func pairsgoMake(n int) float64 {
 
 // ringgoMake: workload (b) on Go make; ns per free+malloc, and the ring.
 func ringgoMake(n int, peak func(live int64)) float64 {
-
+	
 	var r [ringLen][]byte
 	var rs [ringLen]int
 	live := int64(0)
@@ -810,8 +1025,7 @@ func ringgoMake(n int, peak func(live int64)) float64 {
 		live += int64(s - rs[j])
 		rs[j] = s
 		r[j] = make([]byte, s)
-		r[j][0] = byte(i)
-		sink = r[j]
+		r[j][0] = byte(i); sink = r[j]
 		j++
 		if j == ringLen {
 			j = 0
@@ -827,9 +1041,49 @@ func ringgoMake(n int, peak func(live int64)) float64 {
 	return ns
 }
 
+
+
+// midpairsgoMake: workload (f) on Go make; ns per malloc+free of 32 KiB.
+func midpairsgoMake(n int) float64 {
+	
+	t0 := time.Now()
+	for i := 0; i < n; i++ {
+		v := make([]byte, midPair)
+		v[0] = byte(i); sink = v
+		_ = v
+	}
+	return float64(time.Since(t0).Nanoseconds()) / float64(n)
+}
+
+// midringgoMake: workload (g) on Go make; ns per free+malloc.
+func midringgoMake(n int) float64 {
+	
+	var r [midRingLen][]byte
+	for j := range r {
+		r[j] = make([]byte, midSizes[j])
+	}
+	t0 := time.Now()
+	j := 0
+	for i := 0; i < n; i++ {
+		_ = r[j]
+		r[j] = make([]byte, midSizes[i&(nsizes-1)])
+		r[j][0] = byte(i); sink = r[j]
+		j++
+		if j == midRingLen {
+			j = 0
+		}
+	}
+	ns := float64(time.Since(t0).Nanoseconds()) / float64(n)
+	for j := range r {
+		_ = r[j]
+	}
+	return ns
+}
+
+
 // reallocgoMake: workload (d) on Go make; ns per realloc.
 func reallocgoMake(n int) float64 {
-
+	
 	ops := 0
 	t0 := time.Now()
 	for ops < n {
@@ -838,8 +1092,7 @@ func reallocgoMake(n int) float64 {
 		for size < 1<<20 {
 			size += size/4 + 16
 			v = grow(v, size)
-			v[len(v)-1] = 1
-			sink = v
+			v[len(v)-1] = 1; sink = v
 			ops++
 		}
 		_ = v
@@ -847,10 +1100,11 @@ func reallocgoMake(n int) float64 {
 	return float64(time.Since(t0).Nanoseconds()) / float64(ops)
 }
 
+
 // larsongoMake: workload (c) on Go make: one worker of the larson-like
 // exchange; see larson.
 func larsongoMake(n int, in, out chan [][]byte) {
-
+	
 	var r [ringLen][]byte
 	for j := range r {
 		r[j] = make([]byte, sizes[j])
@@ -872,8 +1126,7 @@ func larsongoMake(n int, in, out chan [][]byte) {
 	for i := 0; i < n; i++ {
 		old := r[j]
 		v := make([]byte, sizes[i&(nsizes-1)])
-		v[0] = byte(i)
-		sink = v
+		v[0] = byte(i); sink = v
 		r[j] = v
 		j++
 		if j == ringLen {
@@ -926,7 +1179,7 @@ func larsongoMake(n int, in, out chan [][]byte) {
 // on Go make once both workers are done: the batches a worker sent after
 // the other had stopped taking them.
 func larsonDraingoMake(chans ...chan [][]byte) {
-
+	
 	for _, ch := range chans {
 		for {
 			select {
@@ -941,3 +1194,4 @@ func larsonDraingoMake(chans ...chan [][]byte) {
 		}
 	}
 }
+

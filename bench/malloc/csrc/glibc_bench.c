@@ -1,7 +1,10 @@
 // glibc_bench runs the malloc workloads of bench/malloc against the C
 // library's allocator, with the same size sequence as the Go side. The Go
 // harness compiles it with the system compiler (gcc -O2) and parses its
-// output: one line per measurement, "workload value".
+// output: one line per measurement, "workload value". Run with LD_PRELOAD
+// set to another allocator's library (mimalloc, jemalloc, tcmalloc), it
+// measures that allocator instead; mallinfo2 then means nothing, and
+// ringrss measures the footprint from the resident set instead.
 #define _GNU_SOURCE
 #include <malloc.h>
 #include <pthread.h>
@@ -14,8 +17,11 @@
 #define NSIZES 4096
 #define RING 1000
 #define BATCH 512
+#define MIDRING 64
+#define MIDPAIR (32 << 10)
 
 static int sizes[NSIZES];
+static int midsizes[NSIZES]; // (g): [16 KiB, 128 KiB)
 // keep stops the compiler from pairing malloc with free and eliding both.
 #define keep(p) __asm__ volatile("" : : "r"(p) : "memory")
 
@@ -27,6 +33,12 @@ static void init_sizes(void) {
 		x ^= x << 5;
 		sizes[i] = 16 + (int)(x % 1009);
 	}
+	for (int i = 0; i < NSIZES; i++) {
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		midsizes[i] = (16 << 10) + (int)(x % (112 << 10));
+	}
 }
 
 static double now(void) {
@@ -34,6 +46,49 @@ static double now(void) {
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec * 1e9 + ts.tv_nsec;
 }
+
+// rss is the resident set of the process in bytes.
+static long rss(void) {
+	long size = 0, res = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+	if (f) {
+		if (fscanf(f, "%ld %ld", &size, &res) != 2) res = 0;
+		fclose(f);
+	}
+	return res * 4096;
+}
+
+// midpairs: (f), malloc then free of 32 KiB.
+static double midpairs(long n) {
+	double t0 = now();
+	for (long i = 0; i < n; i++) {
+		unsigned char *p = malloc(MIDPAIR);
+		p[0] = (unsigned char)i;
+		keep(p);
+		free(p);
+	}
+	return (now() - t0) / n;
+}
+
+// midring: (g), 64 live blocks of 16 to 128 KiB; free the oldest, allocate
+// a new one.
+static double midring(long n) {
+	unsigned char *r[MIDRING];
+	for (int i = 0; i < MIDRING; i++) r[i] = malloc(midsizes[i]);
+	double t0 = now();
+	int j = 0;
+	for (long i = 0; i < n; i++) {
+		free(r[j]);
+		r[j] = malloc(midsizes[i & (NSIZES - 1)]);
+		r[j][0] = (unsigned char)i;
+		keep(r[j]);
+		if (++j == MIDRING) j = 0;
+	}
+	double ns = (now() - t0) / n;
+	for (int i = 0; i < MIDRING; i++) free(r[i]);
+	return ns;
+}
+
 
 static double pairs(long n) {
 	double t0 = now();
@@ -46,7 +101,8 @@ static double pairs(long n) {
 	return (now() - t0) / n;
 }
 
-static double ring(long n, double *ratio) {
+static double ring(long n, double *ratio, double *rssratio) {
+	long rss0 = rss();
 	unsigned char *r[RING];
 	long live = 0;
 	int rs[RING];
@@ -72,6 +128,7 @@ static double ring(long n, double *ratio) {
 	struct mallinfo2 mi = mallinfo2();
 	peak = (double)(mi.arena + mi.hblkhd) / (double)live;
 	*ratio = peak;
+	*rssratio = (double)(rss() - rss0) / (double)live;
 	for (int i = 0; i < RING; i++) free(r[i]);
 	return ns;
 }
@@ -202,8 +259,9 @@ static double larson(int t, long n) {
 }
 
 // usage: glibc_bench RUNS N WORKLOAD...; workloads: pairs ring ringpeak
-// larson1 larson2 realloc. ringpeak should run alone in a fresh process:
-// it reports mapped/live bytes at the end of a ring run.
+// larson1 larson2 realloc midpairs midring. ringpeak should run alone in a
+// fresh process: it reports mapped/live bytes at the end of a ring run by
+// mallinfo2 (ringpeak) and by the growth of the resident set (ringrss).
 int main(int argc, char **argv) {
 	int runs = argc > 1 ? atoi(argv[1]) : 5;
 	long n = argc > 2 ? atol(argv[2]) : 2000000;
@@ -211,10 +269,15 @@ int main(int argc, char **argv) {
 	for (int r = 0; r < runs; r++) {
 		for (int a = 3; a < argc; a++) {
 			const char *w = argv[a];
-			double ratio;
+			double ratio, rssratio;
 			if (!strcmp(w, "pairs")) printf("pairs %.3f\n", pairs(n));
-			else if (!strcmp(w, "ring")) printf("ring %.3f\n", ring(n, &ratio));
-			else if (!strcmp(w, "ringpeak")) { ring(n, &ratio); printf("ringpeak %.4f\n", ratio); }
+			else if (!strcmp(w, "ring")) printf("ring %.3f\n", ring(n, &ratio, &rssratio));
+			else if (!strcmp(w, "ringpeak")) {
+				ring(n, &ratio, &rssratio);
+				printf("ringpeak %.4f\nringrss %.4f\n", ratio, rssratio);
+			}
+			else if (!strcmp(w, "midpairs")) printf("midpairs %.3f\n", midpairs(n / 4));
+			else if (!strcmp(w, "midring")) printf("midring %.3f\n", midring(n / 4));
 			else if (!strcmp(w, "larson1")) printf("larson1 %.0f\n", larson(1, n));
 			else if (!strcmp(w, "larson2")) printf("larson2 %.0f\n", larson(2, n));
 			else if (!strcmp(w, "realloc")) printf("realloc %.3f\n", reallocs(n / 20));
