@@ -236,6 +236,8 @@ func larsonDrain{i}(chans ...chan []{a["T"]}) {{
 }}
 ''')
 src = "\n".join(out)
-# Go make has no free: drop empty statements lines
 
-open("/work/main/bench/malloc/workloads_gen.go","w").write(src+"\n")
+import os, subprocess
+dst = os.path.join(os.path.dirname(os.path.abspath(__file__)), "workloads_gen.go")
+open(dst, "w").write(src + "\n")
+subprocess.run(["gofmt", "-w", dst], check=True)

@@ -15,7 +15,6 @@ import (
 var _ = unsafe.Pointer(nil)
 var _ memory.Allocator
 
-
 // pairsvmkitCache: workload (a) on vmkit Cache; ns per malloc+free.
 func pairsvmkitCache(n int) float64 {
 	c := malloc.NewCache()
@@ -65,8 +64,6 @@ func ringvmkitCache(n int, peak func(live int64)) float64 {
 	return ns
 }
 
-
-
 // midpairsvmkitCache: workload (f) on vmkit Cache; ns per malloc+free of 32 KiB.
 func midpairsvmkitCache(n int) float64 {
 	c := malloc.NewCache()
@@ -106,7 +103,6 @@ func midringvmkitCache(n int) float64 {
 	return ns
 }
 
-
 // reallocvmkitCache: workload (d) on vmkit Cache; ns per realloc.
 func reallocvmkitCache(n int) float64 {
 	c := malloc.NewCache()
@@ -126,7 +122,6 @@ func reallocvmkitCache(n int) float64 {
 	}
 	return float64(time.Since(t0).Nanoseconds()) / float64(ops)
 }
-
 
 // larsonvmkitCache: workload (c) on vmkit Cache: one worker of the larson-like
 // exchange; see larson.
@@ -224,7 +219,6 @@ func larsonDrainvmkitCache(chans ...chan [][]byte) {
 	}
 }
 
-
 // pairsvmkitCacheUnsafe: workload (a) on vmkit Cache unsafe; ns per malloc+free.
 func pairsvmkitCacheUnsafe(n int) float64 {
 	c := malloc.NewCache()
@@ -274,11 +268,9 @@ func ringvmkitCacheUnsafe(n int, peak func(live int64)) float64 {
 	return ns
 }
 
-
-
 // pairsvmkit: workload (a) on vmkit; ns per malloc+free.
 func pairsvmkit(n int) float64 {
-	
+
 	t0 := time.Now()
 	for i := 0; i < n; i++ {
 		v := must(malloc.Malloc(sizes[i&(nsizes-1)]))
@@ -290,7 +282,7 @@ func pairsvmkit(n int) float64 {
 
 // ringvmkit: workload (b) on vmkit; ns per free+malloc, and the ring.
 func ringvmkit(n int, peak func(live int64)) float64 {
-	
+
 	var r [ringLen][]byte
 	var rs [ringLen]int
 	live := int64(0)
@@ -323,11 +315,9 @@ func ringvmkit(n int, peak func(live int64)) float64 {
 	return ns
 }
 
-
-
 // midpairsvmkit: workload (f) on vmkit; ns per malloc+free of 32 KiB.
 func midpairsvmkit(n int) float64 {
-	
+
 	t0 := time.Now()
 	for i := 0; i < n; i++ {
 		v := must(malloc.Malloc(midPair))
@@ -339,7 +329,7 @@ func midpairsvmkit(n int) float64 {
 
 // midringvmkit: workload (g) on vmkit; ns per free+malloc.
 func midringvmkit(n int) float64 {
-	
+
 	var r [midRingLen][]byte
 	for j := range r {
 		r[j] = must(malloc.Malloc(midSizes[j]))
@@ -362,10 +352,9 @@ func midringvmkit(n int) float64 {
 	return ns
 }
 
-
 // reallocvmkit: workload (d) on vmkit; ns per realloc.
 func reallocvmkit(n int) float64 {
-	
+
 	ops := 0
 	t0 := time.Now()
 	for ops < n {
@@ -382,11 +371,10 @@ func reallocvmkit(n int) float64 {
 	return float64(time.Since(t0).Nanoseconds()) / float64(ops)
 }
 
-
 // larsonvmkit: workload (c) on vmkit: one worker of the larson-like
 // exchange; see larson.
 func larsonvmkit(n int, in, out chan [][]byte) {
-	
+
 	var r [ringLen][]byte
 	for j := range r {
 		r[j] = must(malloc.Malloc(sizes[j]))
@@ -461,7 +449,7 @@ func larsonvmkit(n int, in, out chan [][]byte) {
 // on vmkit once both workers are done: the batches a worker sent after
 // the other had stopped taking them.
 func larsonDrainvmkit(chans ...chan [][]byte) {
-	
+
 	for _, ch := range chans {
 		for {
 			select {
@@ -476,7 +464,6 @@ func larsonDrainvmkit(chans ...chan [][]byte) {
 		}
 	}
 }
-
 
 // pairsmodernc: workload (a) on modernc; ns per malloc+free.
 func pairsmodernc(n int) float64 {
@@ -527,8 +514,6 @@ func ringmodernc(n int, peak func(live int64)) float64 {
 	return ns
 }
 
-
-
 // midpairsmodernc: workload (f) on modernc; ns per malloc+free of 32 KiB.
 func midpairsmodernc(n int) float64 {
 	a := &memory.Allocator{}
@@ -568,7 +553,6 @@ func midringmodernc(n int) float64 {
 	return ns
 }
 
-
 // reallocmodernc: workload (d) on modernc; ns per realloc.
 func reallocmodernc(n int) float64 {
 	a := &memory.Allocator{}
@@ -588,7 +572,6 @@ func reallocmodernc(n int) float64 {
 	}
 	return float64(time.Since(t0).Nanoseconds()) / float64(ops)
 }
-
 
 // pairsmoderncMutex: workload (a) on modernc+mutex; ns per malloc+free.
 func pairsmoderncMutex(n int) float64 {
@@ -637,8 +620,6 @@ func ringmoderncMutex(n int, peak func(live int64)) float64 {
 	return ns
 }
 
-
-
 // midpairsmoderncMutex: workload (f) on modernc+mutex; ns per malloc+free of 32 KiB.
 func midpairsmoderncMutex(n int) float64 {
 	a := sharedModernc
@@ -676,7 +657,6 @@ func midringmoderncMutex(n int) float64 {
 	return ns
 }
 
-
 // reallocmoderncMutex: workload (d) on modernc+mutex; ns per realloc.
 func reallocmoderncMutex(n int) float64 {
 	a := sharedModernc
@@ -695,7 +675,6 @@ func reallocmoderncMutex(n int) float64 {
 	}
 	return float64(time.Since(t0).Nanoseconds()) / float64(ops)
 }
-
 
 // larsonmoderncMutex: workload (c) on modernc+mutex: one worker of the larson-like
 // exchange; see larson.
@@ -791,10 +770,9 @@ func larsonDrainmoderncMutex(chans ...chan []uintptr) {
 	}
 }
 
-
 // pairscgo: workload (a) on glibc cgo; ns per malloc+free.
 func pairscgo(n int) float64 {
-	
+
 	t0 := time.Now()
 	for i := 0; i < n; i++ {
 		v := cMalloc(sizes[i&(nsizes-1)])
@@ -806,7 +784,7 @@ func pairscgo(n int) float64 {
 
 // ringcgo: workload (b) on glibc cgo; ns per free+malloc, and the ring.
 func ringcgo(n int, peak func(live int64)) float64 {
-	
+
 	var r [ringLen]unsafe.Pointer
 	var rs [ringLen]int
 	live := int64(0)
@@ -839,11 +817,9 @@ func ringcgo(n int, peak func(live int64)) float64 {
 	return ns
 }
 
-
-
 // midpairscgo: workload (f) on glibc cgo; ns per malloc+free of 32 KiB.
 func midpairscgo(n int) float64 {
-	
+
 	t0 := time.Now()
 	for i := 0; i < n; i++ {
 		v := cMalloc(midPair)
@@ -855,7 +831,7 @@ func midpairscgo(n int) float64 {
 
 // midringcgo: workload (g) on glibc cgo; ns per free+malloc.
 func midringcgo(n int) float64 {
-	
+
 	var r [midRingLen]unsafe.Pointer
 	for j := range r {
 		r[j] = cMalloc(midSizes[j])
@@ -878,10 +854,9 @@ func midringcgo(n int) float64 {
 	return ns
 }
 
-
 // realloccgo: workload (d) on glibc cgo; ns per realloc.
 func realloccgo(n int) float64 {
-	
+
 	ops := 0
 	t0 := time.Now()
 	for ops < n {
@@ -898,11 +873,10 @@ func realloccgo(n int) float64 {
 	return float64(time.Since(t0).Nanoseconds()) / float64(ops)
 }
 
-
 // larsoncgo: workload (c) on glibc cgo: one worker of the larson-like
 // exchange; see larson.
 func larsoncgo(n int, in, out chan []unsafe.Pointer) {
-	
+
 	var r [ringLen]unsafe.Pointer
 	for j := range r {
 		r[j] = cMalloc(sizes[j])
@@ -977,7 +951,7 @@ func larsoncgo(n int, in, out chan []unsafe.Pointer) {
 // on glibc cgo once both workers are done: the batches a worker sent after
 // the other had stopped taking them.
 func larsonDraincgo(chans ...chan []unsafe.Pointer) {
-	
+
 	for _, ch := range chans {
 		for {
 			select {
@@ -993,14 +967,14 @@ func larsonDraincgo(chans ...chan []unsafe.Pointer) {
 	}
 }
 
-
 // pairsgoMake: workload (a) on Go make; ns per malloc+free.
 func pairsgoMake(n int) float64 {
-	
+
 	t0 := time.Now()
 	for i := 0; i < n; i++ {
 		v := make([]byte, sizes[i&(nsizes-1)])
-		v[0] = byte(i); sink = v
+		v[0] = byte(i)
+		sink = v
 		_ = v
 	}
 	return float64(time.Since(t0).Nanoseconds()) / float64(n)
@@ -1008,7 +982,7 @@ func pairsgoMake(n int) float64 {
 
 // ringgoMake: workload (b) on Go make; ns per free+malloc, and the ring.
 func ringgoMake(n int, peak func(live int64)) float64 {
-	
+
 	var r [ringLen][]byte
 	var rs [ringLen]int
 	live := int64(0)
@@ -1025,7 +999,8 @@ func ringgoMake(n int, peak func(live int64)) float64 {
 		live += int64(s - rs[j])
 		rs[j] = s
 		r[j] = make([]byte, s)
-		r[j][0] = byte(i); sink = r[j]
+		r[j][0] = byte(i)
+		sink = r[j]
 		j++
 		if j == ringLen {
 			j = 0
@@ -1041,15 +1016,14 @@ func ringgoMake(n int, peak func(live int64)) float64 {
 	return ns
 }
 
-
-
 // midpairsgoMake: workload (f) on Go make; ns per malloc+free of 32 KiB.
 func midpairsgoMake(n int) float64 {
-	
+
 	t0 := time.Now()
 	for i := 0; i < n; i++ {
 		v := make([]byte, midPair)
-		v[0] = byte(i); sink = v
+		v[0] = byte(i)
+		sink = v
 		_ = v
 	}
 	return float64(time.Since(t0).Nanoseconds()) / float64(n)
@@ -1057,7 +1031,7 @@ func midpairsgoMake(n int) float64 {
 
 // midringgoMake: workload (g) on Go make; ns per free+malloc.
 func midringgoMake(n int) float64 {
-	
+
 	var r [midRingLen][]byte
 	for j := range r {
 		r[j] = make([]byte, midSizes[j])
@@ -1067,7 +1041,8 @@ func midringgoMake(n int) float64 {
 	for i := 0; i < n; i++ {
 		_ = r[j]
 		r[j] = make([]byte, midSizes[i&(nsizes-1)])
-		r[j][0] = byte(i); sink = r[j]
+		r[j][0] = byte(i)
+		sink = r[j]
 		j++
 		if j == midRingLen {
 			j = 0
@@ -1080,10 +1055,9 @@ func midringgoMake(n int) float64 {
 	return ns
 }
 
-
 // reallocgoMake: workload (d) on Go make; ns per realloc.
 func reallocgoMake(n int) float64 {
-	
+
 	ops := 0
 	t0 := time.Now()
 	for ops < n {
@@ -1092,7 +1066,8 @@ func reallocgoMake(n int) float64 {
 		for size < 1<<20 {
 			size += size/4 + 16
 			v = grow(v, size)
-			v[len(v)-1] = 1; sink = v
+			v[len(v)-1] = 1
+			sink = v
 			ops++
 		}
 		_ = v
@@ -1100,11 +1075,10 @@ func reallocgoMake(n int) float64 {
 	return float64(time.Since(t0).Nanoseconds()) / float64(ops)
 }
 
-
 // larsongoMake: workload (c) on Go make: one worker of the larson-like
 // exchange; see larson.
 func larsongoMake(n int, in, out chan [][]byte) {
-	
+
 	var r [ringLen][]byte
 	for j := range r {
 		r[j] = make([]byte, sizes[j])
@@ -1126,7 +1100,8 @@ func larsongoMake(n int, in, out chan [][]byte) {
 	for i := 0; i < n; i++ {
 		old := r[j]
 		v := make([]byte, sizes[i&(nsizes-1)])
-		v[0] = byte(i); sink = v
+		v[0] = byte(i)
+		sink = v
 		r[j] = v
 		j++
 		if j == ringLen {
@@ -1179,7 +1154,7 @@ func larsongoMake(n int, in, out chan [][]byte) {
 // on Go make once both workers are done: the batches a worker sent after
 // the other had stopped taking them.
 func larsonDraingoMake(chans ...chan [][]byte) {
-	
+
 	for _, ch := range chans {
 		for {
 			select {
@@ -1194,4 +1169,3 @@ func larsonDraingoMake(chans ...chan [][]byte) {
 		}
 	}
 }
-
