@@ -93,6 +93,15 @@ type arena struct {
 	pending  atomic.Int64 // blocks in returned
 	ret      [numClasses][]entry
 	nret     int // blocks in ret, at most retMax
+
+	// Freed mid-size chunks of this arena held for reuse without the lock
+	// (see midcache.go): each slot is a chunk's address with its length in
+	// pages in the low bits, or 0. heldNext picks the slot a full set
+	// gives up next. On lines of their own, away from mu.
+	_        [64]byte
+	held     [arenaHeld]atomic.Uintptr
+	heldNext atomic.Uint32
+	_        [64]byte
 }
 
 // A retBatch carries blocks of one arena home, with their classes (so that

@@ -124,6 +124,28 @@ func (h *Heap) Check() error {
 	// Every cached entry must be a cached slot, and listed once.
 	var cached [numClasses]int64
 	midChunks, _ := h.cachedCounts(&cached)
+	seen := map[uintptr]bool{}
+	for _, a := range h.allArenas() {
+		for i := range a.held {
+			v := a.held[i].Load()
+			if v == 0 {
+				continue
+			}
+			p, n := v&^heldPages, int32(v&heldPages)
+			r := lookup(p)
+			if r == nil || r.arena != a || p&(pageSize-1) != 0 {
+				return corrupt("held mid-size chunk %#x is not a chunk of arena %d", p, a.id)
+			}
+			if s := *(*uint8)(ptr(r.state + (p-r.base)>>4)); s != uint8(n)|midCachedBit {
+				return corrupt("held mid-size chunk %#x of %d pages has state %#x", p, n, s)
+			}
+			if seen[p] {
+				return corrupt("mid-size chunk %#x is held twice", p)
+			}
+			seen[p] = true
+			midChunks++
+		}
+	}
 	if midChunks != cachedMids {
 		return corrupt("%d mid-size chunks are marked held by a cache but the caches hold %d", cachedMids, midChunks)
 	}
@@ -141,7 +163,6 @@ func (h *Heap) Check() error {
 	}
 	h.mu.Unlock()
 	states = append(states, h.shards...)
-	seen := map[uintptr]bool{}
 	for _, st := range states {
 		if st.nmid > midCap {
 			return corrupt("a cache holds %d mid-size chunks", st.nmid)

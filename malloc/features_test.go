@@ -258,7 +258,10 @@ func TestTrim(t *testing.T) {
 // back raises the trim threshold, so that the next swing of the same size
 // keeps its pages; a threshold that was set stays where it was, as in glibc.
 func TestTrimThresholdRises(t *testing.T) {
-	const block, n = 100 << 10, 8 // mid-size blocks: below the 128 KiB mmap threshold
+	// Mid-size blocks of 32 pages: below the 128 KiB mmap threshold, and
+	// too long to be held for reuse (midcache.go), so that each free
+	// reaches the arena.
+	const block, n = 127 << 10, 8
 	swing := func(h *malloc.Heap) (first, second int64) {
 		c := h.NewCache()
 		defer c.Close()
@@ -279,11 +282,10 @@ func TestTrimThresholdRises(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			c.Flush() // the mid-size chunks the Cache held
 			return h.Info().Keepcost
 		}
 		alloc(0)
-		first = free(2) // 600 KiB above the top: over 128 KiB, trimmed
+		first = free(2) // 768 KiB above the top: over 128 KiB, trimmed
 		alloc(2)        // grown back
 		second = free(2)
 		mustCheck(t, h)

@@ -1171,11 +1171,12 @@ func (h *Heap) reallocMid(r *region, p uintptr, size int, c *Cache) (uintptr, bo
 	defer a.mu.Unlock()
 	pg := r.pageOf(p)
 	have := r.head[pg]
-	if e := pg + have; pages > have && c != nil && e < r.top && r.kind[e] == pageMid &&
-		isMidCached(r.stateOfPage(e)) && c.st.removeMid(r.addr(e)) {
-		// The chunk after it is free, held by the cache the call came
-		// through: give it to the arena, so that the block can grow into
-		// it. (One held by another Cache counts as in use.)
+	if e := pg + have; pages > have && e < r.top && r.kind[e] == pageMid && isMidCached(r.stateOfPage(e)) &&
+		(a.takeBackHeld(r.addr(e), r.head[e]) || c != nil && c.st.removeMid(r.addr(e))) {
+		// The chunk after it is free, held in the arena's slots or by the
+		// Cache the call came through: give it to the arena, so that the
+		// block can grow into it. (One held by another Cache counts as in
+		// use.)
 		r.midPages -= int64(r.head[e])
 		r.midBlocks--
 		a.freeChunk(r, e)

@@ -1,36 +1,45 @@
 package malloc
 
-// Mid-size blocks in caches.
+// Mid-size blocks held for reuse.
 //
 // A mid-size block is a chunk of whole pages that the arena hands out under
 // its lock. Freeing one and asking for one of about the same size again, the
 // common pattern of a program's buffers and a database's pages, would take
 // that lock twice per round and merge and split the same pages each time
-// (45 ns per pair, where glibc takes 11 without a lock in a single thread).
-// So a Cache keeps a few freed chunks of its own arena, up to midCap of
-// them and midBudget pages in all, and hands one out again when a request
-// needs between its length and a quarter less, without the lock. (The
-// per-P caches of the package-level functions do not: a block's Realloc
-// grows in place into the free chunk after it, and only the cache holding
-// that chunk may give it up; a goroutine may free on one P and realloc on
-// another. Realloc through a Cache takes the chunk back from that Cache; a
-// chunk held by another Cache counts as in use.)
+// (45 ns per pair, where glibc takes 11 to 27). So freed chunks of up to
+// midCachePages pages are held for reuse, and handed out again to a request
+// that needs between their length and a quarter less, without the lock:
+//
+//   - A Cache keeps up to midCap of them, midBudget pages in all, of its own
+//     arena, oldest given back first: no atomic operation.
+//   - Each arena keeps arenaHeld more in slots that any goroutine takes and
+//     fills with a compare-and-swap: the package-level functions (and Heap
+//     methods) use these, since their per-P caches cannot be reached from
+//     another P (see below). A full set gives up one chunk, round robin,
+//     to the arena.
+//
+// Realloc grows a block in place into the free chunk after it. When that
+// chunk is held, Realloc takes it back: from the arena's slots with the
+// same compare-and-swap, or from the Cache the call came through. A chunk
+// held by another Cache counts as in use, and the block moves instead.
 //
 // The first state byte of a mid-size chunk of up to midCachePages pages
 // holds its length in pages while it is in use (1 to 31), or the length with
-// midCachedBit while a cache holds it; a longer chunk's is 0. Small-block
-// states all have a bit of slotMask set, so the two never meet, and the
-// byte is written wherever the chunk's length changes (setChunk,
-// growInPlace) and cleared when it is freed (freeChunkAt). Free reads that
-// one byte to know, without the lock, that the pointer starts a mid-size
-// chunk in use and how long the chunk is; a second Free of a chunk that a
-// cache holds sees the bit and is refused as a double free.
+// midCachedBit while it is held; a longer chunk's is 0. Small-block states
+// all have a bit of slotMask set, so the two never meet, and the byte is
+// written wherever the chunk's length changes (setChunk, growInPlace) and
+// cleared when it is freed (freeChunkAt). Free reads that one byte to know,
+// without the lock, that the pointer starts a mid-size chunk in use and how
+// long the chunk is; a second Free of a held chunk sees the bit and is
+// refused as a double free.
 
 const (
 	midCachePages = 31   // the longest chunk a cache holds, in pages (124 KiB)
 	midCachedBit  = 0x20 // in a mid-size chunk's state byte: held by a cache
 	midCap        = 8    // chunks held per cache
 	midBudget     = 64   // pages held per cache (256 KiB)
+	arenaHeld     = 8    // chunks held per arena
+	heldPages     = 0x1f // in an arena slot: the chunk's length in pages
 )
 
 // midMark is the state byte of a mid-size chunk of n pages in use.
@@ -109,31 +118,140 @@ func (h *Heap) evictMid(st *cacheState, n int32) {
 		k++
 	}
 	var out [midCap]entry
+	var outN [midCap]uint8
 	copy(out[:], st.mid[:k])
+	copy(outN[:], st.midN[:k])
 	copy(st.mid[:], st.mid[k:st.nmid])
 	copy(st.midN[:], st.midN[k:st.nmid])
 	st.nmid -= uint32(k)
-	h.freeMids(out[:k])
+	// To the arena's slots, where any goroutine of the arena finds them.
+	a := h.arena(int(st.arena))
+	for i, e := range out[:k] {
+		a.hold(e.p, e.st, int32(outN[i]))
+	}
 }
 
-// takeMid serves a request of need pages from the chunks held by cache c;
-// 0 if none fits, or c is nil.
+// takeMid serves a request of need pages from the chunks held by cache c,
+// or by the arena of the caller's P when c is nil; 0 if none fits.
 func (h *Heap) takeMid(need int32, c *Cache) uintptr {
-	if need > midCachePages || c == nil {
+	if need > midCachePages {
 		return 0
 	}
-	return c.st.popMid(need)
+	if c != nil {
+		if p := c.st.popMid(need); p != 0 {
+			return p
+		}
+		return h.arena(int(c.st.arena)).takeHeld(need)
+	}
+	return h.arena(h.arenaIndex(nil)).takeHeld(need)
 }
 
 // putMid holds the mid-size chunk p of n pages of arena arenaID in use, with
-// its state byte at sp, in cache c if c serves that arena, and reports
-// whether it did. Chunks that made room go back to the arena.
+// its state byte at sp, in cache c if c serves that arena, or in the
+// arena's slots when c is nil, and reports whether it did. Chunks that made
+// room go back to the arena.
 func (h *Heap) putMid(p, sp uintptr, n int32, arenaID int, c *Cache) bool {
-	if c == nil || c.st == &closedState || int(c.st.arena) != arenaID {
+	if c == nil {
+		h.arena(arenaID).hold(p, sp, n)
+		return true
+	}
+	if c.st == &closedState || int(c.st.arena) != arenaID {
 		return false
 	}
 	h.holdMid(c.st, p, sp, n)
 	return true
+}
+
+// takeHeld takes a chunk of need to need+need/4 pages from the arena's
+// slots, marks it in use and returns its address, or 0.
+func (a *arena) takeHeld(need int32) uintptr {
+	limit := uintptr(need + need/4)
+	for i := range a.held {
+		v := a.held[i].Load()
+		if n := v & heldPages; v != 0 && n >= uintptr(need) && n <= limit && a.held[i].CompareAndSwap(v, 0) {
+			p := v &^ heldPages
+			r := lookup(p)
+			*(*uint8)(ptr(r.state + (p-r.base)>>4)) = uint8(n)
+			return p
+		}
+	}
+	return 0
+}
+
+// hold puts the chunk p of n pages of this arena, in use, with its state
+// byte at sp, in a slot. When every slot is taken, it takes the place of
+// one of them, round robin, which goes back to the arena.
+func (a *arena) hold(p, sp uintptr, n int32) {
+	*(*uint8)(ptr(sp)) = uint8(n) | midCachedBit
+	v := p | uintptr(n)
+	for i := range a.held {
+		if a.held[i].Load() == 0 && a.held[i].CompareAndSwap(0, v) {
+			return
+		}
+	}
+	i := a.heldNext.Add(1) % arenaHeld
+	if old := a.held[i].Swap(v); old != 0 {
+		a.freeHeld([]uintptr{old})
+	}
+}
+
+// takeAllHeld empties the arena's slots into buf and returns the chunks it
+// took.
+func (a *arena) takeAllHeld(buf *[arenaHeld]uintptr) []uintptr {
+	k := 0
+	for i := range a.held {
+		if v := a.held[i].Swap(0); v != 0 {
+			buf[k] = v
+			k++
+		}
+	}
+	return buf[:k]
+}
+
+// freeHeld gives chunks taken from the slots (address | pages) back to the
+// arena, which must not be locked.
+func (a *arena) freeHeld(vs []uintptr) {
+	if len(vs) == 0 {
+		return
+	}
+	a.mu.Lock()
+	a.freeHeldLocked(vs)
+	a.mu.Unlock()
+}
+
+// freeHeldLocked is freeHeld with a.mu held.
+func (a *arena) freeHeldLocked(vs []uintptr) {
+	for _, v := range vs {
+		p := v &^ heldPages
+		r := lookup(p)
+		pg := r.pageOf(p)
+		r.midPages -= int64(r.head[pg])
+		r.midBlocks--
+		a.freeChunk(r, pg)
+	}
+}
+
+// takeBackHeld takes the chunk p of n pages out of the arena's slots, if
+// one holds it, for Realloc to grow into; it reports whether it did.
+func (a *arena) takeBackHeld(p uintptr, n int32) bool {
+	v := p | uintptr(n)
+	for i := range a.held {
+		if a.held[i].Load() == v && a.held[i].CompareAndSwap(v, 0) {
+			return true
+		}
+	}
+	return false
+}
+
+// heldCount returns the chunks in the arena's slots and their bytes.
+func (a *arena) heldCount() (chunks, bytes int64) {
+	for i := range a.held {
+		if v := a.held[i].Load(); v != 0 {
+			chunks++
+			bytes += int64(v&heldPages) << pageShift
+		}
+	}
+	return chunks, bytes
 }
 
 // removeMid takes the chunk p out of the chunks st holds, marked in use,

@@ -2,6 +2,7 @@ package malloc_test
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"unsafe"
 
@@ -126,11 +127,17 @@ func TestMidCacheBudget(t *testing.T) {
 	if s := h.Info(); s.Uordblks != 0 {
 		t.Fatalf("%d bytes in use after every block was freed", s.Uordblks)
 	}
-	c.Flush()
+	c.Flush() // into the arena's slots, or the arena
 	mustCheck(t, h)
-	// Everything merged into the top chunk of the region.
-	if s := h.Info(); s.Keepcost != s.Arena || s.Ordblks != 1 {
-		t.Fatalf("after Flush, %d of %d bytes at the top, %d free chunks besides it", s.Keepcost, s.Arena, s.Ordblks-1)
+	if s := h.Info(); s.Uordblks != 0 {
+		t.Fatalf("%d bytes in use after Flush", s.Uordblks)
+	}
+	// Trim takes the arena's slots back too: everything merges into the
+	// top chunk of the region.
+	h.Trim(0)
+	mustCheck(t, h)
+	if s := h.Info(); s.Ordblks != 1 {
+		t.Fatalf("after Trim, %d free chunks besides the top", s.Ordblks-1)
 	}
 }
 
@@ -174,4 +181,140 @@ func TestMidCacheReallocInPlace(t *testing.T) {
 		}
 	}
 	mustCheck(t, h)
+}
+
+// The package-level functions (and Heap methods) hold freed mid-size chunks
+// in their arena's slots: the next request of about the size takes the same
+// chunk back without the arena lock, a second free of it is refused, and
+// Trim gives the slots' chunks back.
+func TestArenaHeldReuse(t *testing.T) {
+	h := newHeap(t, malloc.Options{ArenaMax: 1})
+	b, _ := h.Malloc(70000) // 18 pages
+	p := addr(b)
+	if err := h.Free(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Free(b); !errors.Is(err, malloc.ErrDoubleFree) {
+		t.Fatalf("second free of a held chunk: %v", err)
+	}
+	c := h.NewCache()
+	defer c.Close()
+	if err := c.Free(b); !errors.Is(err, malloc.ErrDoubleFree) {
+		t.Fatalf("free through a Cache of a chunk the arena holds: %v", err)
+	}
+	if s := h.Info(); s.Uordblks != 0 {
+		t.Fatalf("a held chunk counts as %d bytes in use", s.Uordblks)
+	}
+	mustCheck(t, h)
+	b2, _ := h.Malloc(60000) // 15 pages: the 18-page chunk is within a quarter
+	if addr(b2) != p || h.UsableSize(b2) != 18<<12 {
+		t.Fatalf("Malloc(60000) = %#x of %d usable, not the held chunk %#x", addr(b2), h.UsableSize(b2), p)
+	}
+	mustCheck(t, h)
+	h.Free(b2)
+	keep, _ := h.Malloc(20000)
+	top := h.Info().Keepcost
+	if !h.Trim(0) {
+		t.Fatal("Trim released nothing")
+	}
+	mustCheck(t, h)
+	// The held chunk is a free chunk again, below keep's.
+	if s := h.Info(); s.Ordblks != 2 || s.Uordblks != 20480 {
+		t.Fatalf("after Trim: %d free chunks besides the top, %d bytes in use (top before %d)", s.Ordblks-1, s.Uordblks, top)
+	}
+	h.Free(keep)
+}
+
+// Goroutines on one arena allocate, reallocate and free mid-size blocks,
+// each other's too, through the package-level path and through Caches, so
+// that the arena's slots are filled and emptied concurrently; every block
+// keeps its contents, and the heap ends consistent and empty.
+func TestArenaHeldConcurrent(t *testing.T) {
+	h := newHeap(t, malloc.Options{ArenaMax: 1})
+	const workers, rounds = 4, 3000
+	ch := make(chan []byte, 64)
+	errs := make(chan error, workers)
+	for w := range workers {
+		go func() {
+			var c *malloc.Cache
+			mallocf, free, realloc := h.Malloc, h.Free, h.Realloc
+			if w%2 == 1 {
+				c = h.NewCache()
+				defer c.Close()
+				mallocf, free, realloc = c.Malloc, c.Free, c.Realloc
+			}
+			x := uint32(w*7919 + 1)
+			var live [][]byte
+			for i := range rounds {
+				x ^= x << 13
+				x ^= x >> 17
+				x ^= x << 5
+				size := 16385 + int(x%(120<<10))
+				b, err := mallocf(size)
+				if err != nil {
+					errs <- err
+					return
+				}
+				fillPattern(b, byte(w+i))
+				if x%3 == 0 {
+					if b, err = realloc(b, size+int(x%(40<<10))); err != nil {
+						errs <- err
+						return
+					}
+				}
+				if !hasPattern(b[:min(len(b), size)], byte(w+i)) {
+					errs <- fmt.Errorf("worker %d: block %#x lost its contents", w, addr(b))
+					return
+				}
+				fillPattern(b, byte(w))
+				live = append(live, b)
+				if len(live) > 8 {
+					old := live[0]
+					live = live[1:]
+					if !hasPattern(old, byte(w)) {
+						errs <- fmt.Errorf("worker %d: block %#x changed while live", w, addr(old))
+						return
+					}
+					select {
+					case ch <- old: // another worker frees it
+					default:
+						if err := free(old); err != nil {
+							errs <- err
+							return
+						}
+					}
+				}
+				select {
+				case got := <-ch:
+					if err := free(got); err != nil {
+						errs <- err
+						return
+					}
+				default:
+				}
+			}
+			for _, b := range live {
+				if err := free(b); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range workers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(ch)
+	for b := range ch {
+		if err := h.Free(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustCheck(t, h)
+	if s := h.Info(); s.Uordblks != 0 {
+		t.Fatalf("%d bytes in use after every block was freed", s.Uordblks)
+	}
 }

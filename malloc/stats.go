@@ -128,6 +128,10 @@ func (h *Heap) Info() Stats {
 		s.Uordblks -= b
 	}
 	s.Uordblks -= midBytes // free, though a cache holds them
+	for _, a := range h.allArenas() {
+		_, b := a.heldCount()
+		s.Uordblks -= b
+	}
 	s.Hblks = h.largeCount.Load()
 	s.Hblkhd = h.largeBytes.Load()
 	s.Fordblks = s.Arena - s.Uordblks
@@ -147,6 +151,8 @@ func (h *Heap) WriteStats(w io.Writer) {
 	for i, a := range h.allArenas() {
 		as := a.stats()
 		inUse := as.Uordblks
+		_, heldBytes := a.heldCount()
+		inUse -= heldBytes
 		if i == 0 {
 			for cl := 1; cl < numClasses; cl++ {
 				inUse -= cached[cl] * int64(classSize[cl])
@@ -248,7 +254,10 @@ func (h *Heap) Trim(pad int) bool {
 	padPages := int32(max(pad, 0)+pageSize-1) >> pageShift
 	released := false
 	for _, a := range h.allArenas() {
+		var buf [arenaHeld]uintptr
+		held := a.takeAllHeld(&buf)
 		a.mu.Lock()
+		a.freeHeldLocked(held)
 		a.dropReturned()
 		a.releaseEmpty()
 		for _, r := range a.regions {
