@@ -8,7 +8,9 @@
 //	go run ./footsim -p lb       # lower bound: each class packed perfectly at every instant
 //
 // -onepage gives every class one-page spans; -fine uses 8 classes per
-// doubling above 128 bytes. Cache bins are not modelled.
+// doubling above 128 bytes; -unit 2048 (or 1024) makes spans out of units
+// smaller than a page, as few as hold one block. Cache bins are not
+// modelled.
 package main
 
 import (
@@ -16,6 +18,9 @@ import (
 	"fmt"
 	"sort"
 )
+
+// unit is the span granularity in bytes (-unit).
+var unit = 4096
 
 var classSize = []int{0, 16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 640, 768, 896, 1024}
 var classPages = []int{0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2}
@@ -30,6 +35,7 @@ func main() {
 	policy := flag.String("p", "lifo", "lifo|low")
 	onepage := flag.Bool("onepage", false, "")
 	fine := flag.Bool("fine", false, "")
+	unitFlag := flag.Int("unit", 4096, "span granularity in bytes (4096: pages)")
 	flag.Parse()
 	if *fine {
 		classSize = []int{0, 16, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240, 256, 288, 320, 352, 384, 416, 448, 480, 512, 576, 640, 704, 768, 832, 896, 960, 1024}
@@ -39,6 +45,13 @@ func main() {
 			if classSize[i] > 512 && !*onepage {
 				classPages[i] = 2
 			}
+		}
+	}
+	unit = *unitFlag
+	if unit != 4096 {
+		// The fewest units that hold a block.
+		for i := 1; i < len(classSize); i++ {
+			classPages[i] = (classSize[i] + unit - 1) / unit
 		}
 	}
 	if *onepage {
@@ -95,7 +108,7 @@ func main() {
 		var s *span
 		if len(ps) == 0 {
 			np := classPages[cl]
-			n := np * 4096 / classSize[cl]
+			n := np * unit / classSize[cl]
 			s = &span{cl: cl, page: allocPages(np), np: np, nslots: n, nfree: n, used: make([]bool, n)}
 			for i := n - 1; i >= 0; i-- {
 				s.free = append(s.free, i)
@@ -181,7 +194,7 @@ func main() {
 	for j := range r {
 		usable += classSize[r[j].s.cl]
 	}
-	fmt.Printf("policy=%s onepage=%v fine=%v hw=%d pages ratio=%.3f usable=%.3f\n", *policy, *onepage, *fine, hw, float64(hw*4096)/float64(live), float64(hw*4096)/float64(usable))
+	fmt.Printf("policy=%s onepage=%v fine=%v hw=%d units of %d B ratio=%.3f usable=%.3f\n", *policy, *onepage, *fine, hw, unit, float64(hw*unit)/float64(live), float64(hw*unit)/float64(usable))
 }
 
 func lowerBound(sizes []int, classOf func(int) int) {
@@ -198,7 +211,7 @@ func lowerBound(sizes []int, classOf func(int) int) {
 	pagesNow := func() int {
 		t := 0
 		for c := 1; c < len(classSize); c++ {
-			slots := classPages[c] * 4096 / classSize[c]
+			slots := classPages[c] * unit / classSize[c]
 			t += (cnt[c] + slots - 1) / slots * classPages[c]
 		}
 		return t
@@ -215,5 +228,5 @@ func lowerBound(sizes []int, classOf func(int) int) {
 		j = (j + 1) % 1000
 		mx = max(mx, pagesNow())
 	}
-	fmt.Printf("lower bound (perfect per-class packing, peak): %d pages ratio %.3f\n", mx, float64(mx*4096)/float64(live))
+	fmt.Printf("lower bound (perfect per-class packing, peak): %d units of %d B, ratio %.3f\n", mx, unit, float64(mx*unit)/float64(live))
 }
