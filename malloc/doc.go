@@ -125,7 +125,9 @@
 //
 //  1. n <= MaxSmall: the class comes from a table (one load).
 //  2. The class's stack is not empty and no slow mode is on: pop a block,
-//     mark its state used, return it. No lock, no atomic, no allocation.
+//     mark its state used, return it. No lock, no atomic, no allocation, and
+//     no stack check: the fast paths are //go:nosplit, their frames small
+//     (2-4% of a malloc+free pair).
 //  3. Otherwise (slow path): refill the stack under the arena lock, first
 //     with every block of the class waiting in the arena's ret list (blocks
 //     other goroutines sent home, and the halves of full stacks: step 3 of
