@@ -175,6 +175,7 @@ func (c *Cache) Close() error {
 }
 
 // Malloc allocates size bytes; see the package-level Malloc.
+//
 //go:nosplit
 func (c *Cache) Malloc(size int) ([]byte, error) {
 	if uint(size) <= maxSmall {
@@ -194,6 +195,7 @@ func (c *Cache) Malloc(size int) ([]byte, error) {
 
 // Free frees b, which any Cache or Heap method of the same heap allocated;
 // see the package-level Free.
+//
 //go:nosplit
 func (c *Cache) Free(b []byte) error {
 	p := addrOf(b)
@@ -305,6 +307,7 @@ func (c *Cache) remember(p uintptr) uintptr {
 // UnsafeMalloc. Its fast path is Malloc's, written out again: a helper
 // shared by the two costs more than the inliner's budget, and a call here
 // would cost what the fast path saves.
+//
 //go:nosplit
 func (c *Cache) UnsafeMalloc(size int) (unsafe.Pointer, error) {
 	if uint(size) <= maxSmall {
@@ -329,6 +332,7 @@ func (c *Cache) UnsafeMalloc(size int) (unsafe.Pointer, error) {
 // UnsafeFree frees a block by its pointer; see the package-level UnsafeFree.
 // Without a capacity to give the class, its fast path takes the class from
 // the block's state byte.
+//
 //go:nosplit
 func (c *Cache) UnsafeFree(p unsafe.Pointer) error {
 	a := uintptr(p)

@@ -463,6 +463,7 @@ func alignedClass(size, align int) uint8 {
 }
 
 // Malloc allocates size bytes; see the package-level Malloc.
+//
 //go:nosplit
 func (h *Heap) Malloc(size int) ([]byte, error) {
 	if uint(size) <= maxSmall {
@@ -486,6 +487,7 @@ func (h *Heap) Malloc(size int) ([]byte, error) {
 }
 
 // Free frees b; see the package-level Free.
+//
 //go:nosplit
 func (h *Heap) Free(b []byte) error {
 	p := addrOf(b)
