@@ -55,11 +55,11 @@
 //     must move, it moves to the top, where the next growth is in place.
 //     Freed chunks of up to 31 pages are held for reuse and handed out
 //     again, without the arena lock, to a request of their length or up to
-//     a quarter less: a Cache holds up to 8 (64 pages in all), and each
+//     a quarter less: a Cache holds up to 8 (128 pages in all), and each
 //     arena 8 more in slots taken and filled by compare-and-swap, which
 //     serve the package-level functions and what a Cache gives up. A 32 KiB
-//     malloc+free pair takes 15 ns through a Cache and 30 through the
-//     package, instead of 45 and 52. The chunk's first state byte holds its
+//     malloc+free pair takes about 15 ns through a Cache and 26-33 through
+//     the package, instead of 45 and 52. The chunk's first state byte holds its
 //     length and whether it is held, so Free validates it without the lock
 //     too, and a second Free is a double free. Realloc takes the chunk after
 //     the block back, from the arena's slots or from the Cache the call came

@@ -616,9 +616,16 @@ func (h *Heap) mallocSlow(size int, c *Cache) ([]byte, error) {
 		return h.special(opMalloc, nil, size, 0, c)
 	}
 	if c != nil && size > maxSmall && int64(size) < h.mmapThreshold.Load() {
-		if p := h.takeMid(int32((size+pageSize-1)>>pageShift), c); p != 0 {
-			return bytesAt(p, size), nil
+		// A mid-size request through a Cache: a held chunk, or the arena.
+		pages := int32((size + pageSize - 1) >> pageShift)
+		p := h.takeMid(pages, c)
+		if p == 0 {
+			var err error
+			if p, err = h.allocChunk("malloc", size, pages, 1, c); err != nil {
+				return nil, err
+			}
 		}
+		return bytesAt(p, size), nil
 	}
 	p, err := h.alloc("malloc", size, 0, c)
 	if err != nil {
@@ -677,7 +684,6 @@ func (h *Heap) alloc(op string, size, align int, c *Cache) (uintptr, error) {
 		}
 		return 0, &opError{msg: fmt.Sprintf("%s(%d): more than an arena holds, and M_MMAP_MAX blocks have mappings of their own already", op, size), err: ErrNoMemory}
 	}
-	a := h.arena(h.arenaIndex(c))
 	pages := int32((size + pageSize - 1) >> pageShift)
 	if pages == 0 {
 		pages = 1
@@ -688,6 +694,13 @@ func (h *Heap) alloc(op string, size, align int, c *Cache) (uintptr, error) {
 	} else if p := h.takeMid(pages, c); p != 0 {
 		return p, nil
 	}
+	return h.allocChunk(op, size, pages, alignPages, c)
+}
+
+// allocChunk takes a mid-size chunk of pages pages aligned to alignPages
+// pages from the arena of c (or of the caller's P), under its lock.
+func (h *Heap) allocChunk(op string, size int, pages, alignPages int32, c *Cache) (uintptr, error) {
+	a := h.arena(h.arenaIndex(c))
 	a.mu.Lock()
 	r, pg, err := a.allocChunk(pages, alignPages, pageMid)
 	if err == nil {
@@ -1327,6 +1340,7 @@ func (h *Heap) Close() error {
 			st.bins[cl].n, st.bins[cl].max = 0, 0
 		}
 		st.nremote = 0
+		st.nmid, st.midPages = 0, 0
 	}
 	h.mu.Unlock()
 	return errors.Join(errs...)

@@ -37,7 +37,7 @@ const (
 	midCachePages = 31   // the longest chunk a cache holds, in pages (124 KiB)
 	midCachedBit  = 0x20 // in a mid-size chunk's state byte: held by a cache
 	midCap        = 8    // chunks held per cache
-	midBudget     = 64   // pages held per cache (256 KiB)
+	midBudget     = 128  // pages held per cache (512 KiB)
 	arenaHeld     = 8    // chunks held per arena
 	heldPages     = 0x1f // in an arena slot: the chunk's length in pages
 )
@@ -69,22 +69,23 @@ func (r *region) stateOfPage(pg int32) uint8 {
 	return *(*uint8)(ptr(r.state + uintptr(pg)<<(pageShift-4)))
 }
 
-// popMid takes a held chunk of need to need+need/4 pages, the shortest
-// (and of those the last freed), marks it in use and returns its address,
-// or 0.
+// popMid takes a held chunk of need to need+need/4 pages, the last freed
+// of those, marks it in use and returns its address, or 0.
 func (st *cacheState) popMid(need int32) uintptr {
-	best, bestN := -1, int32(need+need/4+1)
+	// One unsigned compare per entry, rarely true: a scan with a branch
+	// per bound mispredicted about half of them, 15 ns of a ring step.
+	span := uint32(need / 4)
+	best := -1
 	for i := int(st.nmid) - 1; i >= 0; i-- {
-		if n := int32(st.midN[i]); n >= need && n < bestN {
-			best, bestN = i, n
-			if n == need {
-				break
-			}
+		if uint32(st.midN[i])-uint32(need) <= span {
+			best = i
+			break
 		}
 	}
 	if best < 0 {
 		return 0
 	}
+	bestN := int32(st.midN[best])
 	e := st.mid[best]
 	copy(st.mid[best:st.nmid], st.mid[best+1:st.nmid])
 	copy(st.midN[best:st.nmid], st.midN[best+1:st.nmid])
@@ -165,10 +166,11 @@ func (h *Heap) putMid(p, sp uintptr, n int32, arenaID int, c *Cache) bool {
 // takeHeld takes a chunk of need to need+need/4 pages from the arena's
 // slots, marks it in use and returns its address, or 0.
 func (a *arena) takeHeld(need int32) uintptr {
-	limit := uintptr(need + need/4)
+	span := uintptr(need / 4)
 	for i := range a.held {
+		// One unsigned compare, as in popMid; an empty slot (0) fails it.
 		v := a.held[i].Load()
-		if n := v & heldPages; v != 0 && n >= uintptr(need) && n <= limit && a.held[i].CompareAndSwap(v, 0) {
+		if n := v & heldPages; n-uintptr(need) <= span && a.held[i].CompareAndSwap(v, 0) {
 			p := v &^ heldPages
 			r := lookup(p)
 			*(*uint8)(ptr(r.state + (p-r.base)>>4)) = uint8(n)

@@ -104,7 +104,7 @@ func TestMidCacheDoubleFree(t *testing.T) {
 	mustCheck(t, h)
 }
 
-// A Cache holds at most 8 chunks and 64 pages; the oldest go back to the
+// A Cache holds at most 8 chunks and 128 pages; the oldest go back to the
 // arena as new ones come in.
 func TestMidCacheBudget(t *testing.T) {
 	h := newHeap(t, malloc.Options{})
