@@ -34,8 +34,8 @@ package malloc
 // refused as a double free.
 
 const (
-	midCachePages = 31   // the longest chunk a cache holds, in pages (124 KiB)
-	midCachedBit  = 0x20 // in a mid-size chunk's state byte: held by a cache
+	midCachePages = 31   // the longest chunk held for reuse, in pages (124 KiB)
+	midCachedBit  = 0x20 // in a mid-size chunk's state byte: held for reuse (by a Cache or an arena)
 	midCap        = 8    // chunks held per cache
 	midBudget     = 128  // pages held per cache (512 KiB)
 	arenaHeld     = 8    // chunks held per arena
@@ -51,11 +51,11 @@ func midMark(n int32) uint8 {
 }
 
 // isMidUsed reports whether s is the state byte of a mid-size chunk in use
-// that a cache may hold.
+// that may be held for reuse once freed.
 func isMidUsed(s uint8) bool { return s-1 < midCachePages }
 
-// isMidCached reports whether s is the state byte of a mid-size chunk that
-// a cache holds.
+// isMidCached reports whether s is the state byte of a mid-size chunk held
+// for reuse.
 func isMidCached(s uint8) bool { return s-(midCachedBit+1) < midCachePages }
 
 // mark sets the state byte of page pg's first granule. The page must be

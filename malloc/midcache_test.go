@@ -30,7 +30,7 @@ func TestMidCacheReuse(t *testing.T) {
 		t.Fatalf("a chunk held by the Cache counts as %d bytes in use", s.Uordblks)
 	}
 	mustCheck(t, h)
-	for _, size := range []int{40000, 33000, 36864} { // 10, 9 and 9 pages
+	for _, size := range []int{40000, 33000, 36864, 32768} { // 10, 9, 9 and 8 pages: 10 is within a quarter
 		b, err := c.Malloc(size)
 		if err != nil {
 			t.Fatal(err)
@@ -49,12 +49,18 @@ func TestMidCacheReuse(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// 5 pages: the held chunk is more than a quarter too long.
-	small, _ := c.Malloc(20000)
-	if addr(small) == p {
-		t.Fatal("a 5-page request took the held 10-page chunk")
+	// 7 and 5 pages: the held chunk is more than a quarter too long.
+	var smalls [][]byte
+	for _, size := range []int{28000, 20000} {
+		small, _ := c.Malloc(size)
+		if addr(small) == p {
+			t.Fatalf("a %d-byte request took the held 10-page chunk", size)
+		}
+		smalls = append(smalls, small)
 	}
-	c.Free(small)
+	for _, b := range smalls {
+		c.Free(b)
+	}
 	mustCheck(t, h)
 	c.Flush()
 	mustCheck(t, h)
