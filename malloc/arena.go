@@ -245,6 +245,7 @@ func (a *arena) newSpan(cl uint8) (*span, error) {
 	s.nfree = s.nslots
 	for i := pg; i < pg+np; i++ {
 		r.spans[i] = spanAddr(s)
+		*(*uint8)(ptr(r.pcls + uintptr(i))) = cl
 	}
 	clear(bytesAt(a.stateOf(r, s.base), int(np)<<(pageShift-4)))
 	r.spanPages += int64(np)
@@ -301,6 +302,7 @@ func (a *arena) releaseSpan(s *span) {
 	np := int32(classPages[s.class])
 	for i := s.page; i < s.page+np; i++ {
 		r.spans[i] = 0
+		*(*uint8)(ptr(r.pcls + uintptr(i))) = 0
 	}
 	r.spanPages -= int64(np)
 	a.slots[s.class] -= int64(s.nslots)

@@ -126,6 +126,7 @@ type Cache struct {
 	// state bytes, one per granule.
 	rbase, rgran, rstate    uintptr
 	rbase2, rgran2, rstate2 uintptr // the region remembered before
+	rpcls, rpcls2           uintptr // their page classes (region.pcls)
 	// The region of another arena of the same heap that the last block
 	// freed here from elsewhere came from: frees of its blocks go straight
 	// to the queue that sends them home (cacheState.remote).
@@ -289,6 +290,7 @@ func (c *Cache) remember(p uintptr) uintptr {
 		c.rbase, c.rbase2 = c.rbase2, c.rbase
 		c.rgran, c.rgran2 = c.rgran2, c.rgran
 		c.rstate, c.rstate2 = c.rstate2, c.rstate
+		c.rpcls, c.rpcls2 = c.rpcls2, c.rpcls
 		return granule(off)
 	}
 	if r := lookup(p); r != nil && r.owner == c.h && c.st != &closedState {
@@ -296,8 +298,8 @@ func (c *Cache) remember(p uintptr) uintptr {
 			c.fbase, c.fgran, c.fstate = r.base, r.granules(), r.state
 			return ^uintptr(0)
 		}
-		c.rbase2, c.rgran2, c.rstate2 = c.rbase, c.rgran, c.rstate
-		c.rbase, c.rgran, c.rstate = r.base, r.granules(), r.state
+		c.rbase2, c.rgran2, c.rstate2, c.rpcls2 = c.rbase, c.rgran, c.rstate, c.rpcls
+		c.rbase, c.rgran, c.rstate, c.rpcls = r.base, r.granules(), r.state, r.pcls
 		return granule(p - r.base)
 	}
 	return ^uintptr(0)
@@ -330,8 +332,9 @@ func (c *Cache) UnsafeMalloc(size int) (unsafe.Pointer, error) {
 }
 
 // UnsafeFree frees a block by its pointer; see the package-level UnsafeFree.
-// Without a capacity to give the class, its fast path takes the class from
-// the block's state byte.
+// Without a capacity to give the class, its fast path takes it from the
+// page-class bytes of the remembered region (region.pcls), a load that does
+// not wait for the state byte's; the state byte must then agree.
 //
 //go:nosplit
 func (c *Cache) UnsafeFree(p unsafe.Pointer) error {
@@ -339,10 +342,11 @@ func (c *Cache) UnsafeFree(p unsafe.Pointer) error {
 	cs := c.st
 	if g := granule(a - c.rbase); g < c.rgran && cs.mode == 0 {
 		st := c.rstate + g
-		if s := *(*uint8)(ptr(st)); s&slotMask == slotUsed {
-			bn := &cs.bins[s&classMask]
+		cl := *(*uint8)(ptr(c.rpcls + g>>(pageShift-4)))
+		bn := &cs.bins[cl&classMask]
+		if s := *(*uint8)(ptr(st)); s == slotUsed|cl {
 			if n := bn.n; n < bn.max {
-				*(*uint8)(ptr(st)) = s ^ (slotUsed | slotCached)
+				*(*uint8)(ptr(st)) = slotCached | cl
 				bn.ent[n] = entry{a, st}
 				bn.n = n + 1
 				return nil

@@ -327,6 +327,9 @@ func (a *arena) check(corrupt func(string, ...any) error, cachedStates, cachedMi
 					if spanAt(r.spans[i]) != s {
 						return corrupt("region %#x page %d: page not mapped to its span", r.base, i)
 					}
+					if c := *(*uint8)(ptr(r.pcls + uintptr(i))); c != s.class {
+						return corrupt("region %#x page %d: page class %d in a span of class %d", r.base, i, c, s.class)
+					}
 				}
 				spanPages += int64(n)
 				nspans++
@@ -340,8 +343,8 @@ func (a *arena) check(corrupt func(string, ...any) error, cachedStates, cachedMi
 			}
 			if k != pageSpan {
 				for i := pg; i < pg+n; i++ {
-					if r.spans[i] != 0 {
-						return corrupt("region %#x page %d: a span record on a page of kind %d", r.base, i, k)
+					if r.spans[i] != 0 || *(*uint8)(ptr(r.pcls + uintptr(i))) != 0 {
+						return corrupt("region %#x page %d: a span record or class on a page of kind %d", r.base, i, k)
 					}
 					// Only a mid-size chunk's first page carries its
 					// mark: one anywhere else would let Free take

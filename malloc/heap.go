@@ -407,11 +407,18 @@ func (h *Heap) mapRegion(a *arena, size int64) (*region, error) {
 		m.Close()
 		return nil, err
 	}
+	pm, err := mem.Map(int(size>>pageShift), mem.Read|mem.Write, mem.NoReserve)
+	if err != nil {
+		m.Close()
+		sm.Close()
+		return nil, err
+	}
 	r := &region{owner: h, arena: a, source: "mmap"}
 	r.base = m.Addr()
 	r.state = sm.Addr()
+	r.pcls = pm.Addr()
 	newRegionMeta(r, int32(size>>pageShift))
-	r.release = func() error { return errors.Join(m.Close(), sm.Close()) }
+	r.release = func() error { return errors.Join(m.Close(), sm.Close(), pm.Close()) }
 	return r, nil
 }
 

@@ -29,6 +29,11 @@ type region struct {
 	base  uintptr // first byte; a multiple of segSize
 	end   uintptr // base + npages*pageSize
 	state uintptr // one state byte per 16 bytes of the region (see slot states)
+	// pcls is one byte per page, in a mapping of its own: the size class
+	// of the span on the page, 0 for any other page. Written under the
+	// arena lock, read without it by Cache.UnsafeFree, for which it is only
+	// a hint (the state byte must agree).
+	pcls uintptr
 
 	npages int32
 	top    int32 // first page of the top chunk

@@ -27,9 +27,15 @@ func (h *Heap) brkRegion(a *arena, size int64) (*region, error) {
 	if err != nil {
 		return nil, err
 	}
+	pm, err := mem.Map(int(size>>pageShift), mem.Read|mem.Write, mem.NoReserve)
+	if err != nil {
+		sm.Close()
+		return nil, err
+	}
 	r := &region{owner: h, arena: a, source: "brk"}
 	r.base = cur + uintptr(gap)
 	r.state = sm.Addr()
+	r.pcls = pm.Addr()
 	newRegionMeta(r, int32(size>>pageShift))
 	r.acc = r.npages // the break is readable and writable throughout
 	r.sacc.Store(r.npages)
@@ -39,9 +45,9 @@ func (h *Heap) brkRegion(a *arena, size int64) (*region, error) {
 		// the pages.
 		if now, err := mem.Sbrk(0); err == nil && now == end {
 			_, err := mem.Sbrk(-int(size + gap))
-			return errors.Join(err, sm.Close())
+			return errors.Join(err, sm.Close(), pm.Close())
 		}
-		return errors.Join(decommit(r.base, end), sm.Close())
+		return errors.Join(decommit(r.base, end), sm.Close(), pm.Close())
 	}
 	return r, nil
 }
