@@ -918,7 +918,8 @@ func (h *Heap) free(op string, p uintptr, c *Cache) error {
 		h.putSmall(p, st, s, c, r.arena.id)
 		return nil
 	}
-	if isMidUsed(s) && p&(pageSize-1) == 0 && h.putMid(p, st, int32(s), r.arena.id, c) {
+	if isMidUsed(s) && p&(pageSize-1) == 0 {
+		h.putMid(p, st, int32(s), r.arena.id, c)
 		return nil
 	}
 	return h.freeLocked(op, r, p, st)

@@ -148,19 +148,15 @@ func (h *Heap) takeMid(need int32, c *Cache) uintptr {
 }
 
 // putMid holds the mid-size chunk p of n pages of arena arenaID in use, with
-// its state byte at sp, in cache c if c serves that arena, or in the
-// arena's slots when c is nil, and reports whether it did. Chunks that made
-// room go back to the arena.
-func (h *Heap) putMid(p, sp uintptr, n int32, arenaID int, c *Cache) bool {
-	if c == nil {
-		h.arena(arenaID).hold(p, sp, n)
-		return true
+// its state byte at sp: in cache c if c serves that arena, else in the
+// arena's slots (a chunk that a goroutine of another arena frees goes home
+// without its arena's lock). Chunks that made room go back to the arena.
+func (h *Heap) putMid(p, sp uintptr, n int32, arenaID int, c *Cache) {
+	if c != nil && c.st != &closedState && int(c.st.arena) == arenaID {
+		h.holdMid(c.st, p, sp, n)
+		return
 	}
-	if c.st == &closedState || int(c.st.arena) != arenaID {
-		return false
-	}
-	h.holdMid(c.st, p, sp, n)
-	return true
+	h.arena(arenaID).hold(p, sp, n)
 }
 
 // takeHeld takes a chunk of need to need+need/4 pages from the arena's

@@ -324,3 +324,37 @@ func TestArenaHeldConcurrent(t *testing.T) {
 		t.Fatalf("%d bytes in use after every block was freed", s.Uordblks)
 	}
 }
+
+// A mid-size chunk freed through a Cache of another arena goes to its own
+// arena's slots, without that arena's lock: held there, refused if freed
+// again, and handed back to its arena's next request of the size.
+func TestMidCrossArenaFree(t *testing.T) {
+	h := newHeap(t, malloc.Options{ArenaMax: 2})
+	c1, c2 := h.NewCache(), h.NewCache() // arenas 0 and 1, round robin
+	defer c1.Close()
+	defer c2.Close()
+	b, _ := c1.Malloc(40000)
+	keep, _ := c1.Malloc(40000) // above it: a freed b could not merge with the top
+	defer c1.Free(keep)
+	p := addr(b)
+	if err := c2.Free(b); err != nil {
+		t.Fatal(err)
+	}
+	// Held, not given back: no free chunk besides the top.
+	if s := h.Info(); s.Ordblks != 1 {
+		t.Fatalf("the chunk went back to its arena's free chunks (%d besides the top)", s.Ordblks-1)
+	}
+	if err := c2.Free(b); !errors.Is(err, malloc.ErrDoubleFree) {
+		t.Fatalf("second free of a chunk held by its arena: %v", err)
+	}
+	if s := h.Info(); s.Uordblks != 40960 {
+		t.Fatalf("one live 10-page chunk and one held: %d bytes in use", s.Uordblks)
+	}
+	mustCheck(t, h)
+	b2, _ := c1.Malloc(40000)
+	if addr(b2) != p {
+		t.Fatalf("the next 40000-byte request of arena 0 got %#x, not the held chunk %#x", addr(b2), p)
+	}
+	c1.Free(b2)
+	mustCheck(t, h)
+}
