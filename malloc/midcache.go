@@ -15,8 +15,9 @@ package malloc
 //   - Each arena keeps arenaHeld more in slots that any goroutine takes and
 //     fills with a compare-and-swap: the package-level functions (and Heap
 //     methods) use these, since their per-P caches cannot be reached from
-//     another P (see below). A full set gives up one chunk, round robin,
-//     to the arena.
+//     another P (see below); so do the chunks a Cache gives up, and those
+//     a Cache of another arena frees, which go home without a lock. A full
+//     set gives up one chunk, round robin, to the arena.
 //
 // Realloc grows a block in place into the free chunk after it. When that
 // chunk is held, Realloc takes it back: from the arena's slots with the
