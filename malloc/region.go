@@ -284,10 +284,10 @@ func (r *region) allocTop(n, align int32, k uint8) int32 {
 // more than half of what the automatic trims gave back since it last grew
 // means that the program's use swings by more than the trim threshold, and
 // every swing would give pages back and fault them in again (a ring of
-// mid-size blocks did it on every turn, at 276 ns per step where it now
-// takes 100: BenchmarkMidRing): the threshold rises
-// to twice the swing, up to maxDynamicTrim, as glibc raises its thresholds
-// when a mapped block is freed. Trim still gives everything back.
+// mid-size blocks did it on every turn: 276 ns per step, 100 without it, in
+// BenchmarkMidRing). The threshold rises to twice the swing, up to
+// maxDynamicTrim, as glibc raises its thresholds when a mapped block is
+// freed. Trim still gives everything back.
 func (r *region) raiseDirty() {
 	if r.dirty >= r.top {
 		return

@@ -33,7 +33,8 @@ type Stats struct {
 	// live block that is not in its own mapping.
 	Uordblks int64
 	// Fordblks is the free bytes in the arenas: Arena - Uordblks, which
-	// includes Fsmblks, free chunks, the kept top and the tail of spans.
+	// includes Fsmblks, free chunks, mid-size chunks held for reuse, the
+	// kept top and the tail of spans.
 	Fordblks int64
 	// Keepcost is the bytes at the top of the regions that Trim could give
 	// back to the system.
