@@ -108,8 +108,9 @@ func initState(st *cacheState, arena int) {
 
 // A Cache is a front end to a Heap for one goroutine at a time, like
 // glibc's tcache or a mimalloc heap: it keeps free blocks of each small size
-// class, so that Malloc and Free of small blocks take no lock and make no
-// allocation on the Go heap. It refills from, and overflows into, its arena
+// class, and up to 8 freed mid-size chunks (512 KiB in all), so that Malloc
+// and Free of small blocks, and mostly of mid-size ones, take no lock and
+// make no allocation on the Go heap. It refills from, and overflows into, its arena
 // in batches. A block may be freed through any Cache, the Heap, or the
 // package-level functions, whichever allocated it.
 //

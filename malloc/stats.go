@@ -245,8 +245,9 @@ func (e *errWriter) printf(format string, args ...any) {
 // Trim gives free memory back to the system, like malloc_trim(3): the top
 // of every region above pad bytes, and the whole pages of every free chunk
 // (MADV_DONTNEED; the addresses stay reserved and read back as zeros),
-// after putting the blocks parked in the arenas back into their spans and
-// releasing the spans that are then empty. It reports whether any memory
+// after putting the blocks parked in the arenas back into their spans,
+// releasing the spans that are then empty, and freeing the mid-size chunks
+// the arenas hold for reuse. Blocks held by Caches stay: Flush them first. It reports whether any memory
 // was released.
 func (h *Heap) Trim(pad int) bool {
 	if h.check(nil) != nil {
