@@ -3,6 +3,7 @@ package malloc_test
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"unsafe"
 
@@ -28,6 +29,14 @@ func TestMidCacheReuse(t *testing.T) {
 	}
 	if s := h.Info(); s.Uordblks != 0 {
 		t.Fatalf("a chunk held by the Cache counts as %d bytes in use", s.Uordblks)
+	}
+	// malloc_info lists it with the free chunks.
+	var xml strings.Builder
+	if err := h.WriteInfo(&xml); err != nil {
+		t.Fatal(err)
+	}
+	if want := `<size from="40960" to="40960" total="40960" count="1"/>`; !strings.Contains(xml.String(), want) {
+		t.Fatalf("WriteInfo does not list the held chunk as %s:\n%s", want, xml.String())
 	}
 	mustCheck(t, h)
 	for _, size := range []int{40000, 33000, 36864, 32768} { // 10, 9, 9 and 8 pages: 10 is within a quarter

@@ -178,6 +178,7 @@ func (h *Heap) WriteInfo(w io.Writer) error {
 	}
 	ew := &errWriter{w: w}
 	ew.printf("<malloc version=\"1\">\n")
+	held := h.heldMidPages() // free mid-size chunks held for reuse, by arena
 	var tot arenaStats
 	for i, a := range h.allArenas() {
 		a.mu.Lock()
@@ -191,6 +192,12 @@ func (h *Heap) WriteInfo(w io.Writer) error {
 			}
 		}
 		bins := map[int32][2]int64{}
+		for _, n := range held[a.id] { // free too, listed with the free chunks
+			v := bins[n]
+			bins[n] = [2]int64{v[0] + 1, v[1] + int64(n)<<pageShift}
+			rest++
+			restBytes += int64(n) << pageShift
+		}
 		for _, r := range a.regions {
 			for b := range r.bins {
 				for pg := r.bins[b]; pg >= 0; pg = r.next[pg] {
@@ -229,6 +236,27 @@ func (h *Heap) WriteInfo(w io.Writer) error {
 	ew.printf("<system type=\"current\" size=\"%d\"/>\n<system type=\"max\" size=\"%d\"/>\n", tot.Arena+h.largeBytes.Load(), tot.Arena+h.maxMapped.Load())
 	ew.printf("<aspace type=\"total\" size=\"%d\"/>\n<aspace type=\"mprotect\" size=\"%d\"/>\n</malloc>\n", tot.regions, tot.prot)
 	return ew.err
+}
+
+// heldMidPages returns the lengths in pages of the mid-size chunks held for
+// reuse, in Caches and in the arenas' slots, by arena.
+func (h *Heap) heldMidPages() map[int][]int32 {
+	held := map[int][]int32{}
+	h.mu.Lock()
+	for st := range h.caches {
+		for _, n := range st.midN[:min(st.nmid, midCap)] {
+			held[int(st.arena)] = append(held[int(st.arena)], int32(n))
+		}
+	}
+	h.mu.Unlock()
+	for _, a := range h.allArenas() {
+		for i := range a.held {
+			if v := a.held[i].Load(); v != 0 {
+				held[a.id] = append(held[a.id], int32(v&heldPages))
+			}
+		}
+	}
+	return held
 }
 
 type errWriter struct {
