@@ -57,6 +57,7 @@ type cacheState struct {
 	// For a per-P cache: the regions of the last blocks freed, as in Cache.
 	rbase, rgran, rstate    uintptr
 	rbase2, rgran2, rstate2 uintptr
+	rpcls, rpcls2           uintptr
 	// For a per-P cache: the region of another arena of the last block
 	// freed here from elsewhere, as in Cache.
 	fbase, fgran, fstate uintptr
@@ -101,6 +102,7 @@ func initState(st *cacheState, arena int) {
 	st.arena = int32(arena)
 	st.rbase, st.rgran, st.rstate = 0, 0, 0
 	st.rbase2, st.rgran2, st.rstate2 = 0, 0, 0
+	st.rpcls, st.rpcls2 = 0, 0
 	st.fbase, st.fgran, st.fstate = 0, 0, 0
 	st.nremote = 0
 	st.nmid, st.midPages = 0, 0

@@ -584,6 +584,7 @@ func (sh *cacheState) remember(h *Heap, p uintptr) uintptr {
 		sh.rbase, sh.rbase2 = sh.rbase2, sh.rbase
 		sh.rgran, sh.rgran2 = sh.rgran2, sh.rgran
 		sh.rstate, sh.rstate2 = sh.rstate2, sh.rstate
+		sh.rpcls, sh.rpcls2 = sh.rpcls2, sh.rpcls
 		return g
 	}
 	if r := lookup(p); r != nil && r.owner == h {
@@ -591,8 +592,8 @@ func (sh *cacheState) remember(h *Heap, p uintptr) uintptr {
 			sh.fbase, sh.fgran, sh.fstate = r.base, r.granules(), r.state
 			return ^uintptr(0)
 		}
-		sh.rbase2, sh.rgran2, sh.rstate2 = sh.rbase, sh.rgran, sh.rstate
-		sh.rbase, sh.rgran, sh.rstate = r.base, r.granules(), r.state
+		sh.rbase2, sh.rgran2, sh.rstate2, sh.rpcls2 = sh.rbase, sh.rgran, sh.rstate, sh.rpcls
+		sh.rbase, sh.rgran, sh.rstate, sh.rpcls = r.base, r.granules(), r.state, r.pcls
 		return granule(p - r.base)
 	}
 	return ^uintptr(0)
@@ -1299,17 +1300,62 @@ func (h *Heap) Valloc(size int) ([]byte, error) {
 func (h *Heap) PValloc(size int) ([]byte, error) { return h.pvalloc(size, nil) }
 
 // UnsafeMalloc is Malloc returning a bare pointer; see the package-level
-// UnsafeMalloc.
+// UnsafeMalloc. Its fast path is Malloc's, written out again, as in
+// Cache.UnsafeMalloc.
+//
+//go:nosplit
 func (h *Heap) UnsafeMalloc(size int) (unsafe.Pointer, error) {
-	b, err := h.Malloc(size)
+	if uint(size) <= maxSmall {
+		cl := sizeClass(size)
+		pid := procPin()
+		if uint(pid) < uint(len(h.shards)) {
+			sh := h.shards[pid]
+			bn := &sh.bins[cl&classMask]
+			if n := bn.n; n > 0 && sh.mode == 0 {
+				n--
+				bn.n = n
+				e := bn.ent[n]
+				*(*uint8)(ptr(e.st)) = slotUsed | cl
+				procUnpin()
+				return ptr(e.p), nil
+			}
+		}
+		procUnpin()
+	}
+	b, err := h.mallocSlow(size, nil)
 	if err != nil {
 		return nil, err
 	}
 	return unsafe.Pointer(unsafe.SliceData(b)), nil
 }
 
-// UnsafeFree frees the block at p; see the package-level UnsafeFree.
+// UnsafeFree frees the block at p; see the package-level UnsafeFree. Its
+// fast path takes the class from the page-class bytes of the per-P cache's
+// remembered region, as Cache.UnsafeFree does; everything else goes through
+// Free.
+//
+//go:nosplit
 func (h *Heap) UnsafeFree(p unsafe.Pointer) error {
+	a := uintptr(p)
+	pid := procPin()
+	if uint(pid) < uint(len(h.shards)) {
+		sh := h.shards[pid]
+		if g := granule(a - sh.rbase); g < sh.rgran && sh.mode == 0 {
+			st := sh.rstate + g
+			cl := *(*uint8)(ptr(sh.rpcls + g>>(pageShift-4)))
+			bn := &sh.bins[cl&classMask]
+			if s := *(*uint8)(ptr(st)); s == slotUsed|cl {
+				if n := bn.n; n < bn.max {
+					*(*uint8)(ptr(st)) = slotCached | cl
+					bn.ent[n] = entry{a, st}
+					bn.n = n + 1
+					procUnpin()
+					return nil
+				}
+			}
+		}
+	}
+	procUnpin()
 	return h.Free(unsafe.Slice((*byte)(p), 0))
 }
 
