@@ -3,6 +3,7 @@ package malloc_test
 import (
 	"fmt"
 	"testing"
+	"unsafe"
 
 	"github.com/vmkit/vmkit/malloc"
 )
@@ -236,4 +237,69 @@ func frontEnd(front string) (func(int) ([]byte, error), func([]byte) error, func
 		return c.Malloc, c.Free, func() { c.Close() }
 	}
 	return malloc.Malloc, malloc.Free, func() {}
+}
+
+// The pointer API (UnsafeMalloc, UnsafeFree), package-level and on a Cache,
+// on workloads (a) and (b).
+func BenchmarkUnsafePairs(b *testing.B) {
+	for _, front := range []string{"cache", "heap"} {
+		b.Run(front, func(b *testing.B) {
+			mallocf, free, done := unsafeFrontEnd(front)
+			defer done()
+			sz := sizes(4096)
+			for i := 0; i < b.N; i++ {
+				p, err := mallocf(sz[i&4095])
+				if err != nil {
+					b.Fatal(err)
+				}
+				*(*byte)(p) = byte(i)
+				if err := free(p); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkUnsafeRing(b *testing.B) {
+	for _, front := range []string{"cache", "heap"} {
+		b.Run(front, func(b *testing.B) {
+			mallocf, free, done := unsafeFrontEnd(front)
+			defer done()
+			sz := sizes(4096)
+			var ring [1000]unsafe.Pointer
+			for i := range ring {
+				ring[i], _ = mallocf(sz[i])
+			}
+			b.ResetTimer()
+			j := 0
+			for i := 0; i < b.N; i++ {
+				if err := free(ring[j]); err != nil {
+					b.Fatal(err)
+				}
+				p, err := mallocf(sz[i&4095])
+				if err != nil {
+					b.Fatal(err)
+				}
+				ring[j] = p
+				j++
+				if j == len(ring) {
+					j = 0
+				}
+			}
+			b.StopTimer()
+			for _, p := range ring {
+				free(p)
+			}
+		})
+	}
+}
+
+// unsafeFrontEnd is frontEnd for the pointer API.
+func unsafeFrontEnd(front string) (func(int) (unsafe.Pointer, error), func(unsafe.Pointer) error, func()) {
+	if front == "cache" {
+		c := malloc.NewCache()
+		return c.UnsafeMalloc, c.UnsafeFree, func() { c.Close() }
+	}
+	return malloc.UnsafeMalloc, malloc.UnsafeFree, func() {}
 }
