@@ -239,67 +239,90 @@ func frontEnd(front string) (func(int) ([]byte, error), func([]byte) error, func
 	return malloc.Malloc, malloc.Free, func() {}
 }
 
-// The pointer API (UnsafeMalloc, UnsafeFree), package-level and on a Cache,
-// on workloads (a) and (b).
-func BenchmarkUnsafePairs(b *testing.B) {
-	for _, front := range []string{"cache", "heap"} {
-		b.Run(front, func(b *testing.B) {
-			mallocf, free, done := unsafeFrontEnd(front)
-			defer done()
-			sz := sizes(4096)
-			for i := 0; i < b.N; i++ {
-				p, err := mallocf(sz[i&4095])
-				if err != nil {
-					b.Fatal(err)
-				}
-				*(*byte)(p) = byte(i)
-				if err := free(p); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
+// The pointer API (UnsafeMalloc, UnsafeFree) on workloads (a) and (b),
+// called directly (a func value would add an indirect call per operation).
+func BenchmarkCacheUnsafePairs(b *testing.B) {
+	c := malloc.NewCache()
+	defer c.Close()
+	sz := sizes(4096)
+	for i := 0; i < b.N; i++ {
+		p, err := c.UnsafeMalloc(sz[i&4095])
+		if err != nil {
+			b.Fatal(err)
+		}
+		*(*byte)(p) = byte(i)
+		if err := c.UnsafeFree(p); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 
-func BenchmarkUnsafeRing(b *testing.B) {
-	for _, front := range []string{"cache", "heap"} {
-		b.Run(front, func(b *testing.B) {
-			mallocf, free, done := unsafeFrontEnd(front)
-			defer done()
-			sz := sizes(4096)
-			var ring [1000]unsafe.Pointer
-			for i := range ring {
-				ring[i], _ = mallocf(sz[i])
-			}
-			b.ResetTimer()
-			j := 0
-			for i := 0; i < b.N; i++ {
-				if err := free(ring[j]); err != nil {
-					b.Fatal(err)
-				}
-				p, err := mallocf(sz[i&4095])
-				if err != nil {
-					b.Fatal(err)
-				}
-				ring[j] = p
-				j++
-				if j == len(ring) {
-					j = 0
-				}
-			}
-			b.StopTimer()
-			for _, p := range ring {
-				free(p)
-			}
-		})
+func BenchmarkHeapUnsafePairs(b *testing.B) {
+	sz := sizes(4096)
+	for i := 0; i < b.N; i++ {
+		p, err := malloc.UnsafeMalloc(sz[i&4095])
+		if err != nil {
+			b.Fatal(err)
+		}
+		*(*byte)(p) = byte(i)
+		if err := malloc.UnsafeFree(p); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 
-// unsafeFrontEnd is frontEnd for the pointer API.
-func unsafeFrontEnd(front string) (func(int) (unsafe.Pointer, error), func(unsafe.Pointer) error, func()) {
-	if front == "cache" {
-		c := malloc.NewCache()
-		return c.UnsafeMalloc, c.UnsafeFree, func() { c.Close() }
+func BenchmarkCacheUnsafeRing(b *testing.B) {
+	c := malloc.NewCache()
+	defer c.Close()
+	sz := sizes(4096)
+	var ring [1000]unsafe.Pointer
+	for i := range ring {
+		ring[i], _ = c.UnsafeMalloc(sz[i])
 	}
-	return malloc.UnsafeMalloc, malloc.UnsafeFree, func() {}
+	b.ResetTimer()
+	j := 0
+	for i := 0; i < b.N; i++ {
+		if err := c.UnsafeFree(ring[j]); err != nil {
+			b.Fatal(err)
+		}
+		p, err := c.UnsafeMalloc(sz[i&4095])
+		if err != nil {
+			b.Fatal(err)
+		}
+		ring[j] = p
+		if j++; j == len(ring) {
+			j = 0
+		}
+	}
+	b.StopTimer()
+	for _, p := range ring {
+		c.UnsafeFree(p)
+	}
+}
+
+func BenchmarkHeapUnsafeRing(b *testing.B) {
+	sz := sizes(4096)
+	var ring [1000]unsafe.Pointer
+	for i := range ring {
+		ring[i], _ = malloc.UnsafeMalloc(sz[i])
+	}
+	b.ResetTimer()
+	j := 0
+	for i := 0; i < b.N; i++ {
+		if err := malloc.UnsafeFree(ring[j]); err != nil {
+			b.Fatal(err)
+		}
+		p, err := malloc.UnsafeMalloc(sz[i&4095])
+		if err != nil {
+			b.Fatal(err)
+		}
+		ring[j] = p
+		if j++; j == len(ring) {
+			j = 0
+		}
+	}
+	b.StopTimer()
+	for _, p := range ring {
+		malloc.UnsafeFree(p)
+	}
 }
