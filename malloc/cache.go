@@ -20,7 +20,7 @@ const binMax = 64
 // that the fast paths find a class's bin with a shift rather than a
 // multiplication, which Free would otherwise wait for after reading the
 // block's state byte.
-const binCap = 63
+const binCap = (1024 - 16) / (2 * int(unsafe.Sizeof(uintptr(0))))
 
 // A bin is a stack of cached blocks of one class; ent[:n] are valid.
 type bin struct {

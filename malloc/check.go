@@ -207,7 +207,7 @@ func (h *Heap) Check() error {
 		}
 		for cl := 1; cl < numClasses; cl++ {
 			bn := &st.bins[cl]
-			if bn.n > bn.max || bn.max > binCap {
+			if bn.n > bn.max || int(bn.max) > binCap {
 				return corrupt("a cache bin of class %d holds %d of %d", cl, bn.n, bn.max)
 			}
 			for _, e := range bn.ent[:bn.n] {

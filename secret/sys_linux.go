@@ -83,7 +83,7 @@ func mapStandalone(op string, size int, o Options) (*standalone, error) {
 func mapSecretMem(op string, pages int) (*standalone, error) {
 	ps := mem.PageSize()
 	length := pages * ps
-	fd, err := unix.MemfdSecret(unix.O_CLOEXEC)
+	fd, err := memfdSecret(unix.O_CLOEXEC)
 	if err != nil {
 		return nil, memfdSecretError(op, err)
 	}
@@ -142,7 +142,7 @@ func memfdSecretError(op string, err error) error {
 // closes one descriptor; it locks nothing, so a memlock limit too small for
 // the pages themselves shows only when a buffer is made.
 func MemfdSecretAvailable() error {
-	fd, err := unix.MemfdSecret(unix.O_CLOEXEC)
+	fd, err := memfdSecret(unix.O_CLOEXEC)
 	if err != nil {
 		return memfdSecretError("MemfdSecretAvailable", err)
 	}

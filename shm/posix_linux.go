@@ -246,7 +246,9 @@ func FromFile(f *os.File) (*Segment, error) {
 	if ferr != nil {
 		return nil, &Error{Op: "fstatfs", Segment: name, Err: ferr}
 	}
-	if fs.Type != unix.TMPFS_MAGIC && fs.Type != unix.HUGETLBFS_MAGIC {
+	// Statfs_t.Type is 32 bits on some systems, where HUGETLBFS_MAGIC does
+	// not fit an int32: compare the low 32 bits, which are the magic.
+	if t := uint32(fs.Type); t != uint32(unix.TMPFS_MAGIC) && t != uint32(unix.HUGETLBFS_MAGIC) {
 		return nil, &Error{Op: "fstatfs", Segment: name, Err: unix.EINVAL, Hint: "not on tmpfs or hugetlbfs, so not shared memory: map ordinary files with mem.MapFile"}
 	}
 	var st unix.Stat_t

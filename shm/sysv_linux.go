@@ -446,9 +446,9 @@ func (s *SysVSegment) stat() (SysVStat, error) {
 		Attached:   int(d.Nattch),
 		CreatorPID: int(d.Cpid),
 		LastPID:    int(d.Lpid),
-		AttachTime: unixTime(d.Atime),
-		DetachTime: unixTime(d.Dtime),
-		ChangeTime: unixTime(d.Ctime),
+		AttachTime: unixTime(int64(d.Atime)),
+		DetachTime: unixTime(int64(d.Dtime)),
+		ChangeTime: unixTime(int64(d.Ctime)),
 		Locked:     mode&sys.ShmLocked != 0,
 		Removed:    mode&sys.ShmDest != 0,
 	}, nil

@@ -219,7 +219,7 @@ func Open(path string, o *Options) (*Entry, error) {
 	if unix.Fstatfs(fd, &sfs) == nil {
 		fsType = int64(sfs.Type)
 	}
-	e := &Entry{Path: path, Size: st.Size, Dev: st.Dev, Ino: st.Ino, Uid: st.Uid, Mode: st.Mode,
+	e := &Entry{Path: path, Size: st.Size, Dev: uint64(st.Dev), Ino: st.Ino, Uid: st.Uid, Mode: st.Mode,
 		Blocks: st.Blocks, FSType: fsType, fd: fd}
 	e.Off, e.Len = o.Range.Span(st.Size)
 	return e, nil

@@ -347,17 +347,17 @@ func (w *walker) enter(j job, buf []byte) {
 		w.fail("stat", path, err)
 		return
 	}
-	d := &dirRef{fd: fd, path: path, dev: st.Dev, rootDev: parent.rootDev, fsType: parent.fsType}
+	d := &dirRef{fd: fd, path: path, dev: uint64(st.Dev), rootDev: parent.rootDev, fsType: parent.fsType}
 	d.refs.Store(1)
 	if j.root {
-		d.rootDev = st.Dev
+		d.rootDev = uint64(st.Dev)
 	}
-	if w.o.OneFilesystem && !j.root && st.Dev != parent.rootDev {
+	if w.o.OneFilesystem && !j.root && uint64(st.Dev) != parent.rootDev {
 		unix.Close(fd)
 		w.skip(SkipOtherFS)
 		return
 	}
-	if j.root || st.Dev != parent.dev {
+	if j.root || uint64(st.Dev) != parent.dev {
 		var sfs unix.Statfs_t
 		if err := unix.Fstatfs(fd, &sfs); err == nil {
 			d.fsType = int64(sfs.Type)
@@ -372,7 +372,7 @@ func (w *walker) enter(j job, buf []byte) {
 			return
 		}
 	}
-	key := devIno{st.Dev, st.Ino}
+	key := devIno{uint64(st.Dev), st.Ino}
 	w.seenMu.Lock()
 	first, seen := w.seenDirs[key]
 	if !seen {
@@ -545,7 +545,7 @@ func (w *walker) file(d *dirRef, n name, root bool, e *Entry, rest *[]name) {
 		return
 	}
 	fsType := d.fsType
-	if root || st.Dev != d.dev {
+	if root || uint64(st.Dev) != d.dev {
 		var sfs unix.Statfs_t
 		if err := unix.Fstatfs(fd, &sfs); err == nil {
 			fsType = int64(sfs.Type)
@@ -564,7 +564,7 @@ func (w *walker) file(d *dirRef, n name, root bool, e *Entry, rest *[]name) {
 		return
 	}
 	if !w.o.HardLinks && st.Nlink > 1 {
-		key := devIno{st.Dev, st.Ino}
+		key := devIno{uint64(st.Dev), st.Ino}
 		w.seenMu.Lock()
 		first, seen := w.links[key]
 		if !seen || path < first {
@@ -581,7 +581,7 @@ func (w *walker) file(d *dirRef, n name, root bool, e *Entry, rest *[]name) {
 		w.push(job{dir: d, names: *rest})
 		*rest = nil
 	}
-	*e = Entry{Path: path, Size: st.Size, Dev: st.Dev, Ino: st.Ino, Uid: st.Uid, Mode: st.Mode,
+	*e = Entry{Path: path, Size: st.Size, Dev: uint64(st.Dev), Ino: st.Ino, Uid: st.Uid, Mode: st.Mode,
 		Blocks: st.Blocks, FSType: fsType, fd: fd}
 	e.Off, e.Len = w.o.Range.Span(st.Size)
 	w.visit(e)
