@@ -1103,3 +1103,66 @@ func TestCrossGoroutineHeapFrees(t *testing.T) {
 		t.Fatalf("Uordblks %d with every block freed", s.Uordblks)
 	}
 }
+
+// The pointer API of the package and of a Heap: every size kind, contents
+// kept, and the same refusals as Free's.
+func TestUnsafePointerAPI(t *testing.T) {
+	h := newHeap(t, malloc.Options{})
+	fronts := []struct {
+		name   string
+		malloc func(int) (unsafe.Pointer, error)
+		free   func(unsafe.Pointer) error
+	}{
+		{"package", malloc.UnsafeMalloc, malloc.UnsafeFree},
+		{"heap", h.UnsafeMalloc, h.UnsafeFree},
+	}
+	for _, f := range fronts {
+		t.Run(f.name, func(t *testing.T) {
+			var ps []unsafe.Pointer
+			var sizes []int
+			for i, size := range []int{0, 1, 16, 100, 1024, 4096, 16384, 16385, 40000, 130000, 300000, 5 << 20} {
+				for range 3 {
+					p, err := f.malloc(size)
+					if err != nil {
+						t.Fatalf("UnsafeMalloc(%d): %v", size, err)
+					}
+					if p == nil {
+						t.Fatalf("UnsafeMalloc(%d) = nil", size)
+					}
+					b := unsafe.Slice((*byte)(p), size)
+					fillPattern(b, byte(i))
+					ps, sizes = append(ps, p), append(sizes, size)
+				}
+			}
+			for j, p := range ps {
+				b := unsafe.Slice((*byte)(p), sizes[j])
+				if !hasPattern(b, byte(j/3)) {
+					t.Fatalf("block %d of %d bytes lost its contents", j, sizes[j])
+				}
+				if err := f.free(p); err != nil {
+					t.Fatalf("UnsafeFree of a %d-byte block: %v", sizes[j], err)
+				}
+			}
+			// A second free of a small, a mid-size and a large block.
+			for _, j := range []int{12, 24, 33} {
+				if err := f.free(ps[j]); !errors.Is(err, malloc.ErrDoubleFree) && !errors.Is(err, malloc.ErrInvalidPointer) {
+					t.Errorf("second UnsafeFree of a %d-byte block: %v", sizes[j], err)
+				}
+			}
+			var local [64]byte
+			if err := f.free(unsafe.Pointer(&local[0])); !errors.Is(err, malloc.ErrInvalidPointer) {
+				t.Errorf("UnsafeFree of Go memory: %v", err)
+			}
+			if err := f.free(nil); err != nil {
+				t.Errorf("UnsafeFree(nil): %v", err)
+			}
+			if _, err := f.malloc(-1); !errors.Is(err, malloc.ErrInvalidArgument) {
+				t.Errorf("UnsafeMalloc(-1): %v", err)
+			}
+		})
+	}
+	mustCheck(t, h)
+	if s := h.Info(); s.Uordblks != 0 || s.Hblks != 0 {
+		t.Fatalf("%d bytes and %d mappings in use after every block was freed", s.Uordblks, s.Hblks)
+	}
+}
