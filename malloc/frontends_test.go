@@ -3,7 +3,9 @@ package malloc_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
+	"runtime"
 	"testing"
 	"unsafe"
 
@@ -171,5 +173,61 @@ func TestPackageLevelFunctions(t *testing.T) {
 	malloc.Trim(0)
 	if err := malloc.Check(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A heap made when GOMAXPROCS was small serves goroutines on the Ps added
+// later (beyond its per-P caches) through its shared overflow cache:
+// blocks stay intact and the heap ends consistent and empty.
+func TestMoreProcsThanCaches(t *testing.T) {
+	old := runtime.GOMAXPROCS(1)
+	h := newHeap(t, malloc.Options{ArenaMax: 2})
+	runtime.GOMAXPROCS(max(old, runtime.NumCPU()) + 6)
+	defer runtime.GOMAXPROCS(old)
+	const workers = 12
+	errs := make(chan error, workers)
+	for w := range workers {
+		go func() {
+			var live [][]byte
+			for i := range 20000 {
+				b, err := h.Malloc(16 + (i*37+w)%2000)
+				if err != nil {
+					errs <- err
+					return
+				}
+				fillPattern(b, byte(w))
+				live = append(live, b)
+				if len(live) > 50 {
+					if !hasPattern(live[0], byte(w)) {
+						errs <- fmt.Errorf("worker %d: a block changed while live", w)
+						return
+					}
+					if err := h.Free(live[0]); err != nil {
+						errs <- err
+						return
+					}
+					live = live[1:]
+				}
+				if i%1000 == 0 {
+					runtime.Gosched() // move between Ps
+				}
+			}
+			for _, b := range live {
+				if err := h.Free(b); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range workers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustCheck(t, h)
+	if s := h.Info(); s.Uordblks != 0 {
+		t.Fatalf("%d bytes in use after every block was freed", s.Uordblks)
 	}
 }
