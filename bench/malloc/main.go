@@ -633,17 +633,17 @@ func main() {
 			case "cachepairs":
 				v = pairsvmkitCache(*n)
 			case "ring":
-				v = ringvmkit(*n, nil)
+				v = ringvmkit(*n)
 			case "cachering":
-				v = ringvmkitCache(*n, nil)
+				v = ringvmkitCache(*n)
 			case "unsafepairs":
 				v = pairsvmkitCacheUnsafe(*n)
 			case "unsafering":
-				v = ringvmkitCacheUnsafe(*n, nil)
+				v = ringvmkitCacheUnsafe(*n)
 			case "moderncpairs":
 				v = pairsmodernc(*n)
 			case "moderncring":
-				v = ringmodernc(*n, nil)
+				v = ringmodernc(*n)
 			case "realloc":
 				v = reallocvmkit(*n / 20)
 			case "larson1":
@@ -747,13 +747,13 @@ func main() {
 		add("glibc cgo", "pairs", func() float64 { return pairscgo(*n) })
 		add("Go make", "pairs", func() float64 { return pairsgoMake(*n) })
 
-		add("vmkit Cache", "ring", func() float64 { return ringvmkitCache(*n, nil) })
-		add("vmkit Cache unsafe", "ring", func() float64 { return ringvmkitCacheUnsafe(*n, nil) })
-		add("vmkit", "ring", func() float64 { return ringvmkit(*n, nil) })
-		add("modernc", "ring", func() float64 { return ringmodernc(*n, nil) })
-		add("modernc+mutex", "ring", func() float64 { return ringmoderncMutex(*n, nil) })
-		add("glibc cgo", "ring", func() float64 { return ringcgo(*n, nil) })
-		add("Go make", "ring", func() float64 { return ringgoMake(*n, nil) })
+		add("vmkit Cache", "ring", func() float64 { return ringvmkitCache(*n) })
+		add("vmkit Cache unsafe", "ring", func() float64 { return ringvmkitCacheUnsafe(*n) })
+		add("vmkit", "ring", func() float64 { return ringvmkit(*n) })
+		add("modernc", "ring", func() float64 { return ringmodernc(*n) })
+		add("modernc+mutex", "ring", func() float64 { return ringmoderncMutex(*n) })
+		add("glibc cgo", "ring", func() float64 { return ringcgo(*n) })
+		add("Go make", "ring", func() float64 { return ringgoMake(*n) })
 
 		add("vmkit Cache", "larson1", func() float64 { return larson(1, *n, larsonvmkitCache, larsonDrainvmkitCache) })
 		add("vmkit Cache", "larson2", func() float64 { return larson(2, *n, larsonvmkitCache, larsonDrainvmkitCache) })

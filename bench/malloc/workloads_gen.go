@@ -28,26 +28,20 @@ func pairsvmkitCache(n int) float64 {
 	return float64(time.Since(t0).Nanoseconds()) / float64(n)
 }
 
-// ringvmkitCache: workload (b) on vmkit Cache; ns per free+malloc, and the ring.
-func ringvmkitCache(n int, peak func(live int64)) float64 {
+// ringvmkitCache: workload (b) on vmkit Cache; ns per free+malloc. (The live
+// bytes, for the footprint, are counted in ringPeak, outside any timing.)
+func ringvmkitCache(n int) float64 {
 	c := malloc.NewCache()
 	defer c.Close()
 	var r [ringLen][]byte
-	var rs [ringLen]int
-	live := int64(0)
 	for j := range r {
 		r[j] = must(c.Malloc(sizes[j]))
-		rs[j] = sizes[j]
-		live += int64(rs[j])
 	}
 	t0 := time.Now()
 	j := 0
 	for i := 0; i < n; i++ {
 		c.Free(r[j])
-		s := sizes[i&(nsizes-1)]
-		live += int64(s - rs[j])
-		rs[j] = s
-		r[j] = must(c.Malloc(s))
+		r[j] = must(c.Malloc(sizes[i&(nsizes-1)]))
 		r[j][0] = byte(i)
 		j++
 		if j == ringLen {
@@ -55,9 +49,6 @@ func ringvmkitCache(n int, peak func(live int64)) float64 {
 		}
 	}
 	ns := float64(time.Since(t0).Nanoseconds()) / float64(n)
-	if peak != nil {
-		peak(live)
-	}
 	for j := range r {
 		c.Free(r[j])
 	}
@@ -232,26 +223,20 @@ func pairsvmkitCacheUnsafe(n int) float64 {
 	return float64(time.Since(t0).Nanoseconds()) / float64(n)
 }
 
-// ringvmkitCacheUnsafe: workload (b) on vmkit Cache unsafe; ns per free+malloc, and the ring.
-func ringvmkitCacheUnsafe(n int, peak func(live int64)) float64 {
+// ringvmkitCacheUnsafe: workload (b) on vmkit Cache unsafe; ns per free+malloc. (The live
+// bytes, for the footprint, are counted in ringPeak, outside any timing.)
+func ringvmkitCacheUnsafe(n int) float64 {
 	c := malloc.NewCache()
 	defer c.Close()
 	var r [ringLen]unsafe.Pointer
-	var rs [ringLen]int
-	live := int64(0)
 	for j := range r {
 		r[j] = mustU(c.UnsafeMalloc(sizes[j]))
-		rs[j] = sizes[j]
-		live += int64(rs[j])
 	}
 	t0 := time.Now()
 	j := 0
 	for i := 0; i < n; i++ {
 		c.UnsafeFree(r[j])
-		s := sizes[i&(nsizes-1)]
-		live += int64(s - rs[j])
-		rs[j] = s
-		r[j] = mustU(c.UnsafeMalloc(s))
+		r[j] = mustU(c.UnsafeMalloc(sizes[i&(nsizes-1)]))
 		*(*byte)(r[j]) = byte(i)
 		j++
 		if j == ringLen {
@@ -259,9 +244,6 @@ func ringvmkitCacheUnsafe(n int, peak func(live int64)) float64 {
 		}
 	}
 	ns := float64(time.Since(t0).Nanoseconds()) / float64(n)
-	if peak != nil {
-		peak(live)
-	}
 	for j := range r {
 		c.UnsafeFree(r[j])
 	}
@@ -280,25 +262,19 @@ func pairsvmkit(n int) float64 {
 	return float64(time.Since(t0).Nanoseconds()) / float64(n)
 }
 
-// ringvmkit: workload (b) on vmkit; ns per free+malloc, and the ring.
-func ringvmkit(n int, peak func(live int64)) float64 {
+// ringvmkit: workload (b) on vmkit; ns per free+malloc. (The live
+// bytes, for the footprint, are counted in ringPeak, outside any timing.)
+func ringvmkit(n int) float64 {
 
 	var r [ringLen][]byte
-	var rs [ringLen]int
-	live := int64(0)
 	for j := range r {
 		r[j] = must(malloc.Malloc(sizes[j]))
-		rs[j] = sizes[j]
-		live += int64(rs[j])
 	}
 	t0 := time.Now()
 	j := 0
 	for i := 0; i < n; i++ {
 		malloc.Free(r[j])
-		s := sizes[i&(nsizes-1)]
-		live += int64(s - rs[j])
-		rs[j] = s
-		r[j] = must(malloc.Malloc(s))
+		r[j] = must(malloc.Malloc(sizes[i&(nsizes-1)]))
 		r[j][0] = byte(i)
 		j++
 		if j == ringLen {
@@ -306,9 +282,6 @@ func ringvmkit(n int, peak func(live int64)) float64 {
 		}
 	}
 	ns := float64(time.Since(t0).Nanoseconds()) / float64(n)
-	if peak != nil {
-		peak(live)
-	}
 	for j := range r {
 		malloc.Free(r[j])
 	}
@@ -478,26 +451,20 @@ func pairsmodernc(n int) float64 {
 	return float64(time.Since(t0).Nanoseconds()) / float64(n)
 }
 
-// ringmodernc: workload (b) on modernc; ns per free+malloc, and the ring.
-func ringmodernc(n int, peak func(live int64)) float64 {
+// ringmodernc: workload (b) on modernc; ns per free+malloc. (The live
+// bytes, for the footprint, are counted in ringPeak, outside any timing.)
+func ringmodernc(n int) float64 {
 	a := &memory.Allocator{}
 	defer a.Close()
 	var r [ringLen]uintptr
-	var rs [ringLen]int
-	live := int64(0)
 	for j := range r {
 		r[j] = mustP(a.UintptrMalloc(sizes[j]))
-		rs[j] = sizes[j]
-		live += int64(rs[j])
 	}
 	t0 := time.Now()
 	j := 0
 	for i := 0; i < n; i++ {
 		a.UintptrFree(r[j])
-		s := sizes[i&(nsizes-1)]
-		live += int64(s - rs[j])
-		rs[j] = s
-		r[j] = mustP(a.UintptrMalloc(s))
+		r[j] = mustP(a.UintptrMalloc(sizes[i&(nsizes-1)]))
 		*(*byte)(ptr(r[j])) = byte(i)
 		j++
 		if j == ringLen {
@@ -505,9 +472,6 @@ func ringmodernc(n int, peak func(live int64)) float64 {
 		}
 	}
 	ns := float64(time.Since(t0).Nanoseconds()) / float64(n)
-	if peak != nil {
-		peak(live)
-	}
 	for j := range r {
 		a.UintptrFree(r[j])
 	}
@@ -585,25 +549,19 @@ func pairsmoderncMutex(n int) float64 {
 	return float64(time.Since(t0).Nanoseconds()) / float64(n)
 }
 
-// ringmoderncMutex: workload (b) on modernc+mutex; ns per free+malloc, and the ring.
-func ringmoderncMutex(n int, peak func(live int64)) float64 {
+// ringmoderncMutex: workload (b) on modernc+mutex; ns per free+malloc. (The live
+// bytes, for the footprint, are counted in ringPeak, outside any timing.)
+func ringmoderncMutex(n int) float64 {
 	a := sharedModernc
 	var r [ringLen]uintptr
-	var rs [ringLen]int
-	live := int64(0)
 	for j := range r {
 		r[j] = a.malloc(sizes[j])
-		rs[j] = sizes[j]
-		live += int64(rs[j])
 	}
 	t0 := time.Now()
 	j := 0
 	for i := 0; i < n; i++ {
 		a.free(r[j])
-		s := sizes[i&(nsizes-1)]
-		live += int64(s - rs[j])
-		rs[j] = s
-		r[j] = a.malloc(s)
+		r[j] = a.malloc(sizes[i&(nsizes-1)])
 		*(*byte)(ptr(r[j])) = byte(i)
 		j++
 		if j == ringLen {
@@ -611,9 +569,6 @@ func ringmoderncMutex(n int, peak func(live int64)) float64 {
 		}
 	}
 	ns := float64(time.Since(t0).Nanoseconds()) / float64(n)
-	if peak != nil {
-		peak(live)
-	}
 	for j := range r {
 		a.free(r[j])
 	}
@@ -782,25 +737,19 @@ func pairscgo(n int) float64 {
 	return float64(time.Since(t0).Nanoseconds()) / float64(n)
 }
 
-// ringcgo: workload (b) on glibc cgo; ns per free+malloc, and the ring.
-func ringcgo(n int, peak func(live int64)) float64 {
+// ringcgo: workload (b) on glibc cgo; ns per free+malloc. (The live
+// bytes, for the footprint, are counted in ringPeak, outside any timing.)
+func ringcgo(n int) float64 {
 
 	var r [ringLen]unsafe.Pointer
-	var rs [ringLen]int
-	live := int64(0)
 	for j := range r {
 		r[j] = cMalloc(sizes[j])
-		rs[j] = sizes[j]
-		live += int64(rs[j])
 	}
 	t0 := time.Now()
 	j := 0
 	for i := 0; i < n; i++ {
 		cFree(r[j])
-		s := sizes[i&(nsizes-1)]
-		live += int64(s - rs[j])
-		rs[j] = s
-		r[j] = cMalloc(s)
+		r[j] = cMalloc(sizes[i&(nsizes-1)])
 		*(*byte)(r[j]) = byte(i)
 		j++
 		if j == ringLen {
@@ -808,9 +757,6 @@ func ringcgo(n int, peak func(live int64)) float64 {
 		}
 	}
 	ns := float64(time.Since(t0).Nanoseconds()) / float64(n)
-	if peak != nil {
-		peak(live)
-	}
 	for j := range r {
 		cFree(r[j])
 	}
@@ -980,25 +926,19 @@ func pairsgoMake(n int) float64 {
 	return float64(time.Since(t0).Nanoseconds()) / float64(n)
 }
 
-// ringgoMake: workload (b) on Go make; ns per free+malloc, and the ring.
-func ringgoMake(n int, peak func(live int64)) float64 {
+// ringgoMake: workload (b) on Go make; ns per free+malloc. (The live
+// bytes, for the footprint, are counted in ringPeak, outside any timing.)
+func ringgoMake(n int) float64 {
 
 	var r [ringLen][]byte
-	var rs [ringLen]int
-	live := int64(0)
 	for j := range r {
 		r[j] = make([]byte, sizes[j])
-		rs[j] = sizes[j]
-		live += int64(rs[j])
 	}
 	t0 := time.Now()
 	j := 0
 	for i := 0; i < n; i++ {
 		_ = r[j]
-		s := sizes[i&(nsizes-1)]
-		live += int64(s - rs[j])
-		rs[j] = s
-		r[j] = make([]byte, s)
+		r[j] = make([]byte, sizes[i&(nsizes-1)])
 		r[j][0] = byte(i)
 		sink = r[j]
 		j++
@@ -1007,9 +947,6 @@ func ringgoMake(n int, peak func(live int64)) float64 {
 		}
 	}
 	ns := float64(time.Since(t0).Nanoseconds()) / float64(n)
-	if peak != nil {
-		peak(live)
-	}
 	for j := range r {
 		_ = r[j]
 	}

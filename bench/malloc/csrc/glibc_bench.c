@@ -104,30 +104,26 @@ static double pairs(long n) {
 static double ring(long n, double *ratio, double *rssratio) {
 	long rss0 = rss();
 	unsigned char *r[RING];
-	long live = 0;
-	int rs[RING];
-	for (int i = 0; i < RING; i++) {
-		rs[i] = sizes[i];
-		r[i] = malloc(rs[i]);
-		live += rs[i];
-	}
-	double peak = 0;
+	for (int i = 0; i < RING; i++) r[i] = malloc(sizes[i]);
 	double t0 = now();
 	int j = 0;
 	for (long i = 0; i < n; i++) {
 		free(r[j]);
-		int s = sizes[i & (NSIZES - 1)];
-		live += s - rs[j];
-		rs[j] = s;
-		r[j] = malloc(s);
+		r[j] = malloc(sizes[i & (NSIZES - 1)]);
 		r[j][0] = (unsigned char)i;
 		keep(r[j]);
 		if (++j == RING) j = 0;
 	}
 	double ns = (now() - t0) / n;
+	// The live bytes, counted outside the timing: slot k holds the block of
+	// the last step i < n with i % RING == k, or its first block.
+	long live = 0;
+	for (int k = 0; k < RING; k++) {
+		long last = n > k ? k + (n - 1 - k) / RING * RING : -1;
+		live += last >= 0 ? sizes[last & (NSIZES - 1)] : sizes[k];
+	}
 	struct mallinfo2 mi = mallinfo2();
-	peak = (double)(mi.arena + mi.hblkhd) / (double)live;
-	*ratio = peak;
+	*ratio = (double)(mi.arena + mi.hblkhd) / (double)live;
 	*rssratio = (double)(rss() - rss0) / (double)live;
 	for (int i = 0; i < RING; i++) free(r[i]);
 	return ns;
