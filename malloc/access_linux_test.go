@@ -1,14 +1,17 @@
 package malloc_test
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/vmkit/vmkit/internal/procfs"
 	"github.com/vmkit/vmkit/internal/testchild"
 	"github.com/vmkit/vmkit/malloc"
 	"github.com/vmkit/vmkit/mem"
@@ -223,5 +226,98 @@ func TestLockedReserve(t *testing.T) {
 	}
 	if warm != 0 {
 		t.Fatalf("%d faults after a reserve; want 0", warm)
+	}
+}
+
+// Trim unmaps a region that holds no block any more, address space
+// included (all but the arena's first); pointers into it are then refused,
+// a Cache that remembered it keeps working, and the heap grows again.
+func TestTrimRetiresEmptyRegions(t *testing.T) {
+	h := newHeap(t, malloc.Options{ArenaMax: 1, MmapThreshold: 32 << 20})
+	c := h.NewCache()
+	defer c.Close()
+	vmSize := func() int64 {
+		t.Helper()
+		v, err := procfs.StatusBytes(0, "VmSize")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v[0]
+	}
+	aspace := func() int64 { // the regions' address space, from malloc_info
+		t.Helper()
+		var b strings.Builder
+		if err := h.WriteInfo(&b); err != nil {
+			t.Fatal(err)
+		}
+		s := b.String()
+		i := strings.LastIndex(s, `<aspace type="total" size="`)
+		n, err := strconv.ParseInt(strings.SplitN(s[i+len(`<aspace type="total" size="`):], `"`, 2)[0], 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	// 100 blocks of 1 MiB, from the arena (the mmap threshold is 32 MiB):
+	// more than one 64 MiB region.
+	alloc := func() [][]byte {
+		var bs [][]byte
+		for range 100 {
+			b, err := c.Malloc(1 << 20)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b[0], b[len(b)-1] = 1, 2
+			bs = append(bs, b)
+		}
+		return bs
+	}
+	bs := alloc()
+	two := aspace()
+	if two < 128<<20 {
+		t.Fatalf("100 MiB of blocks in %d bytes of regions: expected two regions", two)
+	}
+	old := bs[len(bs)-1] // in the second region
+	for _, b := range bs {
+		if err := c.Free(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := vmSize()
+	if !h.Trim(0) {
+		t.Fatal("Trim released nothing")
+	}
+	if one := aspace(); one != two-64<<20 && one >= two {
+		t.Fatalf("regions span %d bytes after Trim, %d before: the empty one was kept", one, two)
+	}
+	if after := vmSize(); before-after < 60<<20 {
+		t.Fatalf("VmSize went from %d to %d: the empty region's address space was not unmapped", before, after)
+	}
+	mustCheck(t, h)
+	// A pointer into the unmapped region, through the Cache that
+	// remembered it, through the heap, and as a pointer.
+	if err := c.Free(old); !errors.Is(err, malloc.ErrInvalidPointer) {
+		t.Fatalf("free of a block of the unmapped region: %v", err)
+	}
+	if err := h.Free(old); !errors.Is(err, malloc.ErrInvalidPointer) {
+		t.Fatalf("Heap.Free of a block of the unmapped region: %v", err)
+	}
+	if u := h.UsableSize(old); u != 0 {
+		t.Fatalf("UsableSize of a block of the unmapped region: %d", u)
+	}
+	// The heap grows again (perhaps over the same addresses), and the
+	// Cache frees the new blocks.
+	bs = alloc()
+	for _, b := range bs {
+		if b[0] != 1 || b[len(b)-1] != 2 {
+			t.Fatal("a new block lost its contents")
+		}
+		if err := c.Free(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustCheck(t, h)
+	if s := h.Info(); s.Uordblks != 0 {
+		t.Fatalf("%d bytes in use after every block was freed", s.Uordblks)
 	}
 }

@@ -280,6 +280,34 @@ func (a *arena) unlink(s *span) {
 	s.nx, s.pv, s.linked = 0, 0, false
 }
 
+// retireEmpty unmaps the regions that hold no chunk at all, other than the
+// arena's first and the program break, and returns them: their address
+// space goes back to the system, as glibc deletes the empty heaps of its
+// secondary arenas. They leave the address map first, so no new lookup
+// finds them; their state and page-class bytes stay mapped until
+// Heap.Close, because a cache may still remember such a region (rbase,
+// rstate, rpcls and the like) and read those bytes for a wild pointer into
+// its old range, or for a block of a region mapped there since: the bytes
+// of an empty region mark no block used, so every such read falls through
+// to the address map. a.mu is held.
+func (a *arena) retireEmpty() []*region {
+	var retired []*region
+	for i := len(a.regions) - 1; i >= 1; i-- {
+		r := a.regions[i]
+		if r.top != 0 || r.releaseData == nil {
+			continue
+		}
+		unregister(r)
+		if err := r.releaseData(); err != nil {
+			register(r) // still mapped: keep it
+			continue
+		}
+		a.regions = append(a.regions[:i], a.regions[i+1:]...)
+		retired = append(retired, r)
+	}
+	return retired
+}
+
 // releaseEmpty releases every empty span, including the one per class that
 // giveBack keeps. a.mu is held.
 func (a *arena) releaseEmpty() {

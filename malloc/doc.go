@@ -35,7 +35,10 @@
 // was set), a top that grows back over what such trims gave back raises the
 // trim threshold to twice that swing (up to 64 MiB), so that a program whose
 // use swings up and down does not give pages back and fault them in again
-// on every swing; Trim still gives everything back.
+// on every swing; Trim still gives everything back. Trim also unmaps a
+// region left with no block at all (other than each arena's first), as
+// glibc deletes an empty heap of a secondary arena; its state bytes stay
+// reserved until Heap.Close, because caches may still remember the region.
 //
 // An arena owns regions and serves a group of caches; one mutex guards it.
 // A heap has one arena per CPU by default (M_ARENA_MAX, M_ARENA_TEST), so

@@ -51,7 +51,13 @@ type Heap struct {
 
 	largeCount atomic.Int64 // blocks in their own mapping
 	largeBytes atomic.Int64 // bytes mapped for them
-	maxMapped  atomic.Int64
+
+	// retired holds the regions Trim unmapped because they were empty:
+	// their state and page-class bytes stay mapped until Close, since
+	// caches may still remember them (see arena.retireEmpty). Guarded by
+	// mu.
+	retired   []*region
+	maxMapped atomic.Int64
 
 	hooks       atomic.Pointer[Hooks]
 	hookRun     atomic.Int32
@@ -419,6 +425,8 @@ func (h *Heap) mapRegion(a *arena, size int64) (*region, error) {
 	r.pcls = pm.Addr()
 	newRegionMeta(r, int32(size>>pageShift))
 	r.release = func() error { return errors.Join(m.Close(), sm.Close(), pm.Close()) }
+	r.releaseData = m.Close
+	r.releaseMeta = func() error { return errors.Join(sm.Close(), pm.Close()) }
 	return r, nil
 }
 
@@ -1385,6 +1393,12 @@ func (h *Heap) Close() error {
 		a.regions = nil
 		a.mu.Unlock()
 	}
+	h.mu.Lock()
+	for _, r := range h.retired {
+		errs = append(errs, r.releaseMeta())
+	}
+	h.retired = nil
+	h.mu.Unlock()
 	errs = append(errs, h.closeLarge())
 	// Cache states stay mapped (a Cache may still be referenced) but hold
 	// nothing and have no room, so every call on them reports ErrClosed.

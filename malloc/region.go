@@ -74,7 +74,12 @@ type region struct {
 	spanPages  int64
 
 	release func() error // unmaps the region and its state bytes
-	source  string       // "mmap" or "brk"
+	// releaseData unmaps the region's own pages only, for Trim to retire
+	// an empty region (see arena.retireEmpty); releaseMeta then unmaps
+	// the state and page-class bytes, at Heap.Close. Nil for the
+	// program break, which is never retired.
+	releaseData, releaseMeta func() error
+	source                   string // "mmap" or "brk"
 }
 
 // Page kinds.

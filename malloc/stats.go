@@ -275,7 +275,10 @@ func (e *errWriter) printf(format string, args ...any) {
 // (MADV_DONTNEED; the addresses stay reserved and read back as zeros),
 // after putting the blocks parked in the arenas back into their spans,
 // releasing the spans that are then empty, and freeing the mid-size chunks
-// the arenas hold for reuse. Blocks held by Caches stay: Flush them first. It reports whether any memory
+// the arenas hold for reuse; a region left with no block at all, other than
+// each arena's first, is unmapped altogether, address space included (as
+// glibc deletes an empty heap of a secondary arena). Blocks held by Caches
+// stay: Flush them first. It reports whether any memory
 // was released.
 func (h *Heap) Trim(pad int) bool {
 	if h.check(nil) != nil {
@@ -290,6 +293,7 @@ func (h *Heap) Trim(pad int) bool {
 		a.freeHeldLocked(held)
 		a.dropReturned()
 		a.releaseEmpty()
+		retired := a.retireEmpty()
 		for _, r := range a.regions {
 			if h.trimTop(r, padPages) {
 				released = true
@@ -303,6 +307,12 @@ func (h *Heap) Trim(pad int) bool {
 			}
 		}
 		a.mu.Unlock()
+		if len(retired) > 0 {
+			released = true
+			h.mu.Lock()
+			h.retired = append(h.retired, retired...)
+			h.mu.Unlock()
+		}
 	}
 	return released
 }
