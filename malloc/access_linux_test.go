@@ -321,3 +321,47 @@ func TestTrimRetiresEmptyRegions(t *testing.T) {
 		t.Fatalf("%d bytes in use after every block was freed", s.Uordblks)
 	}
 }
+
+// A heap retires at most 16 regions: a program that trims after every
+// swing of its use across a region boundary keeps a bounded reservation
+// (each retired region keeps its state bytes' address space), and past
+// the bound an empty region simply stays mapped, its pages given back.
+func TestTrimRetiresAtMost16(t *testing.T) {
+	h := newHeap(t, malloc.Options{ArenaMax: 1, MmapThreshold: 32 << 20})
+	aspace := func() int64 {
+		t.Helper()
+		var b strings.Builder
+		if err := h.WriteInfo(&b); err != nil {
+			t.Fatal(err)
+		}
+		s := b.String()
+		i := strings.LastIndex(s, `<aspace type="total" size="`)
+		n, err := strconv.ParseInt(strings.SplitN(s[i+len(`<aspace type="total" size="`):], `"`, 2)[0], 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for cycle := 1; cycle <= 18; cycle++ {
+		var bs [][]byte
+		for range 100 { // two regions' worth
+			b, err := h.Malloc(1 << 20)
+			if err != nil {
+				t.Fatal(err)
+			}
+			bs = append(bs, b)
+		}
+		for _, b := range bs {
+			h.Free(b)
+		}
+		h.Trim(0)
+		got, want := aspace(), int64(64<<20)
+		if cycle > 16 {
+			want = 128 << 20 // the empty region stays
+		}
+		if got != want {
+			t.Fatalf("cycle %d: regions span %d bytes after Trim, want %d", cycle, got, want)
+		}
+	}
+	mustCheck(t, h)
+}

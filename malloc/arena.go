@@ -280,21 +280,29 @@ func (a *arena) unlink(s *span) {
 	s.nx, s.pv, s.linked = 0, 0, false
 }
 
+// maxRetired bounds the regions a heap retires (see arena.retireEmpty):
+// each keeps 1/16 of its size in address space, and two mappings, until
+// Heap.Close, so a program that trims after every swing of its use across
+// a region does not collect them without end. Past the bound, empty
+// regions stay mapped, with their pages given back, as before retirement
+// existed.
+const maxRetired = 16
+
 // retireEmpty unmaps the regions that hold no chunk at all, other than the
 // arena's first and the program break, and returns them: their address
 // space goes back to the system, as glibc deletes the empty heaps of its
 // secondary arenas. They leave the address map first, so no new lookup
-// finds them; their state and page-class bytes stay mapped until
+// finds them. Their state and page-class bytes stay mapped until
 // Heap.Close, because a cache may still remember such a region (rbase,
 // rstate, rpcls and the like) and read those bytes for a wild pointer into
-// its old range, or for a block of a region mapped there since: the bytes
-// of an empty region mark no block used, so every such read falls through
-// to the address map. a.mu is held.
+// its old range, or for a block of a region mapped there since; they are
+// dropped to zero pages (no memory, and they mark no block), so every such
+// read falls through to the address map. a.mu is held.
 func (a *arena) retireEmpty() []*region {
 	var retired []*region
 	for i := len(a.regions) - 1; i >= 1; i-- {
 		r := a.regions[i]
-		if r.top != 0 || r.releaseData == nil {
+		if r.top != 0 || r.releaseData == nil || a.h.nretired.Load() >= maxRetired {
 			continue
 		}
 		unregister(r)
@@ -302,6 +310,9 @@ func (a *arena) retireEmpty() []*region {
 			register(r) // still mapped: keep it
 			continue
 		}
+		decommit(r.state, r.state+uintptr(r.sacc.Load())<<(pageShift-4))
+		decommit(r.pcls, r.pcls+uintptr(r.npages))
+		a.h.nretired.Add(1)
 		a.regions = append(a.regions[:i], a.regions[i+1:]...)
 		retired = append(retired, r)
 	}

@@ -51,13 +51,14 @@ type Heap struct {
 
 	largeCount atomic.Int64 // blocks in their own mapping
 	largeBytes atomic.Int64 // bytes mapped for them
+	maxMapped  atomic.Int64
 
 	// retired holds the regions Trim unmapped because they were empty:
 	// their state and page-class bytes stay mapped until Close, since
 	// caches may still remember them (see arena.retireEmpty). Guarded by
-	// mu.
-	retired   []*region
-	maxMapped atomic.Int64
+	// mu; nretired counts them.
+	retired  []*region
+	nretired atomic.Int32
 
 	hooks       atomic.Pointer[Hooks]
 	hookRun     atomic.Int32
