@@ -38,7 +38,8 @@
 // on every swing; Trim still gives everything back. Trim also unmaps a
 // region left with no block at all (other than each arena's first), as
 // glibc deletes an empty heap of a secondary arena; its state bytes stay
-// reserved until Heap.Close, because caches may still remember the region.
+// reserved, as zero pages, until Heap.Close, because caches may still
+// remember the region, so a heap retires at most 16 regions.
 //
 // An arena owns regions and serves a group of caches; one mutex guards it.
 // A heap has one arena per CPU by default (M_ARENA_MAX, M_ARENA_TEST), so

@@ -277,8 +277,8 @@ func (e *errWriter) printf(format string, args ...any) {
 // releasing the spans that are then empty, and freeing the mid-size chunks
 // the arenas hold for reuse; a region left with no block at all, other than
 // each arena's first, is unmapped altogether, address space included (as
-// glibc deletes an empty heap of a secondary arena). Blocks held by Caches
-// stay: Flush them first. It reports whether any memory
+// glibc deletes an empty heap of a secondary arena; up to 16 regions per
+// heap). Blocks held by Caches stay: Flush them first. It reports whether any memory
 // was released.
 func (h *Heap) Trim(pad int) bool {
 	if h.check(nil) != nil {
