@@ -244,20 +244,6 @@ func TestTrimRetiresEmptyRegions(t *testing.T) {
 		}
 		return v[0]
 	}
-	aspace := func() int64 { // the regions' address space, from malloc_info
-		t.Helper()
-		var b strings.Builder
-		if err := h.WriteInfo(&b); err != nil {
-			t.Fatal(err)
-		}
-		s := b.String()
-		i := strings.LastIndex(s, `<aspace type="total" size="`)
-		n, err := strconv.ParseInt(strings.SplitN(s[i+len(`<aspace type="total" size="`):], `"`, 2)[0], 10, 64)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
 	// 100 blocks of 1 MiB, from the arena (the mmap threshold is 32 MiB):
 	// more than one 64 MiB region.
 	alloc := func() [][]byte {
@@ -273,7 +259,7 @@ func TestTrimRetiresEmptyRegions(t *testing.T) {
 		return bs
 	}
 	bs := alloc()
-	two := aspace()
+	two := regionsAspace(t, h)
 	if two < 128<<20 {
 		t.Fatalf("100 MiB of blocks in %d bytes of regions: expected two regions", two)
 	}
@@ -287,7 +273,7 @@ func TestTrimRetiresEmptyRegions(t *testing.T) {
 	if !h.Trim(0) {
 		t.Fatal("Trim released nothing")
 	}
-	if one := aspace(); one != two-64<<20 && one >= two {
+	if one := regionsAspace(t, h); one != two-64<<20 && one >= two {
 		t.Fatalf("regions span %d bytes after Trim, %d before: the empty one was kept", one, two)
 	}
 	if after := vmSize(); before-after < 60<<20 {
@@ -328,20 +314,6 @@ func TestTrimRetiresEmptyRegions(t *testing.T) {
 // the bound an empty region simply stays mapped, its pages given back.
 func TestTrimRetiresAtMost16(t *testing.T) {
 	h := newHeap(t, malloc.Options{ArenaMax: 1, MmapThreshold: 32 << 20})
-	aspace := func() int64 {
-		t.Helper()
-		var b strings.Builder
-		if err := h.WriteInfo(&b); err != nil {
-			t.Fatal(err)
-		}
-		s := b.String()
-		i := strings.LastIndex(s, `<aspace type="total" size="`)
-		n, err := strconv.ParseInt(strings.SplitN(s[i+len(`<aspace type="total" size="`):], `"`, 2)[0], 10, 64)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
 	for cycle := 1; cycle <= 18; cycle++ {
 		var bs [][]byte
 		for range 100 { // two regions' worth
@@ -355,7 +327,7 @@ func TestTrimRetiresAtMost16(t *testing.T) {
 			h.Free(b)
 		}
 		h.Trim(0)
-		got, want := aspace(), int64(64<<20)
+		got, want := regionsAspace(t, h), int64(64<<20)
 		if cycle > 16 {
 			want = 128 << 20 // the empty region stays
 		}
@@ -364,4 +336,21 @@ func TestTrimRetiresAtMost16(t *testing.T) {
 		}
 	}
 	mustCheck(t, h)
+}
+
+// regionsAspace is the address space of h's regions, from malloc_info.
+func regionsAspace(t *testing.T, h *malloc.Heap) int64 {
+	t.Helper()
+	var b strings.Builder
+	if err := h.WriteInfo(&b); err != nil {
+		t.Fatal(err)
+	}
+	const attr = `<aspace type="total" size="`
+	s := b.String()
+	i := strings.LastIndex(s, attr)
+	n, err := strconv.ParseInt(strings.SplitN(s[i+len(attr):], `"`, 2)[0], 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

@@ -635,10 +635,11 @@ func (h *Heap) mallocSlow(size int, c *Cache) ([]byte, error) {
 	if c != nil && size > maxSmall && int64(size) < h.mmapThreshold.Load() {
 		// A mid-size request through a Cache: a held chunk, or the arena.
 		pages := int32((size + pageSize - 1) >> pageShift)
-		p := h.takeMid(pages, c)
+		a := h.arena(int(c.st.arena))
+		p := takeMid(pages, c, a)
 		if p == 0 {
 			var err error
-			if p, err = h.allocChunk("malloc", size, pages, 1, c); err != nil {
+			if p, err = allocChunk("malloc", size, pages, 1, a); err != nil {
 				return nil, err
 			}
 		}
@@ -705,19 +706,19 @@ func (h *Heap) alloc(op string, size, align int, c *Cache) (uintptr, error) {
 	if pages == 0 {
 		pages = 1
 	}
+	a := h.arena(h.arenaIndex(c))
 	alignPages := int32(1)
 	if align > pageSize {
 		alignPages = int32(align >> pageShift)
-	} else if p := h.takeMid(pages, c); p != 0 {
+	} else if p := takeMid(pages, c, a); p != 0 {
 		return p, nil
 	}
-	return h.allocChunk(op, size, pages, alignPages, c)
+	return allocChunk(op, size, pages, alignPages, a)
 }
 
 // allocChunk takes a mid-size chunk of pages pages aligned to alignPages
-// pages from the arena of c (or of the caller's P), under its lock.
-func (h *Heap) allocChunk(op string, size int, pages, alignPages int32, c *Cache) (uintptr, error) {
-	a := h.arena(h.arenaIndex(c))
+// pages from arena a, under its lock.
+func allocChunk(op string, size int, pages, alignPages int32, a *arena) (uintptr, error) {
 	a.mu.Lock()
 	r, pg, err := a.allocChunk(pages, alignPages, pageMid)
 	if err == nil {
@@ -965,10 +966,7 @@ func (h *Heap) freeLocked(op string, r *region, p, st uintptr) error {
 		if isMidCached(*(*uint8)(ptr(st))) {
 			return doubleFree(op, p, "the mid-size block is already free")
 		}
-		n := r.head[pg]
-		r.midPages -= int64(n)
-		r.midBlocks--
-		a.freeChunk(r, pg)
+		a.freeMid(r, pg)
 		return nil
 	case pageFree:
 		return doubleFree(op, p, "the address lies in free memory of the heap")
@@ -1212,9 +1210,7 @@ func (h *Heap) reallocMid(r *region, p uintptr, size int, c *Cache) (uintptr, bo
 		// Cache the call came through: give it to the arena, so that the
 		// block can grow into it. (One held by another Cache counts as in
 		// use.)
-		r.midPages -= int64(r.head[e])
-		r.midBlocks--
-		a.freeChunk(r, e)
+		a.freeMid(r, e)
 	}
 	switch {
 	case pages == have:

@@ -133,9 +133,10 @@ func (h *Heap) evictMid(st *cacheState, n int32) {
 	}
 }
 
-// takeMid serves a request of need pages from the chunks held by cache c,
-// or by the arena of the caller's P when c is nil; 0 if none fits.
-func (h *Heap) takeMid(need int32, c *Cache) uintptr {
+// takeMid serves a request of need pages from the chunks held by cache c
+// (when not nil), then by a, the arena of c or of the caller's P; 0 if
+// none fits.
+func takeMid(need int32, c *Cache, a *arena) uintptr {
 	if need > midCachePages {
 		return 0
 	}
@@ -143,9 +144,8 @@ func (h *Heap) takeMid(need int32, c *Cache) uintptr {
 		if p := c.st.popMid(need); p != 0 {
 			return p
 		}
-		return h.arena(int(c.st.arena)).takeHeld(need)
 	}
-	return h.arena(h.arenaIndex(nil)).takeHeld(need)
+	return a.takeHeld(need)
 }
 
 // putMid holds the mid-size chunk p of n pages of arena arenaID in use, with
@@ -223,11 +223,16 @@ func (a *arena) freeHeldLocked(vs []uintptr) {
 	for _, v := range vs {
 		p := v &^ heldPages
 		r := lookup(p)
-		pg := r.pageOf(p)
-		r.midPages -= int64(r.head[pg])
-		r.midBlocks--
-		a.freeChunk(r, pg)
+		a.freeMid(r, r.pageOf(p))
 	}
+}
+
+// freeMid returns the mid-size chunk at page pg of r to the arena, its
+// statistics with it. a.mu is held.
+func (a *arena) freeMid(r *region, pg int32) {
+	r.midPages -= int64(r.head[pg])
+	r.midBlocks--
+	a.freeChunk(r, pg)
 }
 
 // takeBackHeld takes the chunk p of n pages out of the arena's slots, if
@@ -280,10 +285,7 @@ func (h *Heap) freeMids(es []entry) {
 	a.mu.Lock()
 	for _, e := range es {
 		r := lookup(e.p)
-		pg := r.pageOf(e.p)
-		r.midPages -= int64(r.head[pg])
-		r.midBlocks--
-		a.freeChunk(r, pg)
+		a.freeMid(r, r.pageOf(e.p))
 	}
 	a.mu.Unlock()
 }
