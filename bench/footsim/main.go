@@ -6,11 +6,15 @@
 //	go run ./footsim -p low      # the lowest-address partial span first
 //	go run ./footsim -p fullest  # the fullest partial span first
 //	go run ./footsim -p lb       # lower bound: each class packed perfectly at every instant
+//	go run ./footsim -p fit      # no size classes: one coalescing best-fit heap of 16-byte granules
 //
 // -onepage gives every class one-page spans; -fine uses 8 classes per
 // doubling above 128 bytes; -unit 2048 (or 1024) makes spans out of units
-// smaller than a page, as few as hold one block. Cache bins are not
-// modelled.
+// smaller than a page, as few as hold one block; -borrow 1.25 lets a
+// request whose class has no free slot take one of a class up to 1.25
+// times larger before a new span is made; with -p fit, -above 256 sends
+// only blocks of 256 bytes and more to the coalescing heap. Cache bins are
+// not modelled.
 package main
 
 import (
@@ -32,10 +36,12 @@ type span struct {
 }
 
 func main() {
-	policy := flag.String("p", "lifo", "lifo|low")
+	policy := flag.String("p", "lifo", "lifo|low|fullest|lb|fit")
 	onepage := flag.Bool("onepage", false, "")
 	fine := flag.Bool("fine", false, "")
 	unitFlag := flag.Int("unit", 4096, "span granularity in bytes (4096: pages)")
+	above := flag.Int("above", 0, "with -p fit: blocks of at least this many bytes go to the coalescing heap, smaller ones to size classes")
+	borrow := flag.Float64("borrow", 0, "before making a span, take a free slot of a larger class up to this factor of the request's class size (0: never)")
 	flag.Parse()
 	if *fine {
 		classSize = []int{0, 16, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240, 256, 288, 320, 352, 384, 416, 448, 480, 512, 576, 640, 704, 768, 832, 896, 960, 1024}
@@ -106,6 +112,14 @@ func main() {
 		cl := classOf(sz)
 		ps := partial[cl]
 		var s *span
+		if len(ps) == 0 && *borrow > 0 {
+			for c2 := cl + 1; c2 < len(classSize) && float64(classSize[c2]) <= *borrow*float64(classSize[cl]); c2++ {
+				if len(partial[c2]) > 0 {
+					cl, ps = c2, partial[c2]
+					break
+				}
+			}
+		}
 		if len(ps) == 0 {
 			np := classPages[cl]
 			n := np * unit / classSize[cl]
@@ -169,6 +183,10 @@ func main() {
 			}
 		}
 	}
+	if *policy == "fit" {
+		fitSim(sizes, *above)
+		return
+	}
 	if *policy == "lb" {
 		lowerBound(sizes, classOf)
 		return
@@ -229,4 +247,108 @@ func lowerBound(sizes []int, classOf func(int) int) {
 		mx = max(mx, pagesNow())
 	}
 	fmt.Printf("lower bound (perfect per-class packing, peak): %d units of %d B, ratio %.3f\n", mx, unit, float64(mx*unit)/float64(live))
+}
+
+// fitSim models a coalescing heap of 16-byte granules with its metadata out
+// of band (no headers): a request takes the smallest free extent that holds
+// it (the lowest such), or grows the top; a free merges with its free
+// neighbours, and a free extent at the top lowers it. Requests below above
+// bytes go to size-classed spans instead, modelled by their lower bound
+// (perfect per-class packing), so the result is optimistic for them. It
+// prints the peak of the heap's top plus the spans' pages over the live
+// bytes at the end.
+func fitSim(sizes []int, above int) {
+	type ext struct{ off, n int }
+	var free []ext // sorted by off
+	top := 0
+	alloc := func(n int) int {
+		best := -1
+		for i, e := range free {
+			if e.n >= n && (best < 0 || e.n < free[best].n) {
+				best = i
+			}
+		}
+		if best < 0 {
+			off := top
+			if k := len(free); k > 0 && free[k-1].off+free[k-1].n == top {
+				off = free[k-1].off
+				free = free[:k-1]
+			}
+			top = off + n
+			return off
+		}
+		off := free[best].off
+		if free[best].n == n {
+			free = append(free[:best], free[best+1:]...)
+		} else {
+			free[best].off += n
+			free[best].n -= n
+		}
+		return off
+	}
+	release := func(off, n int) {
+		i := sort.Search(len(free), func(i int) bool { return free[i].off > off })
+		free = append(free, ext{})
+		copy(free[i+1:], free[i:])
+		free[i] = ext{off, n}
+		if i+1 < len(free) && off+n == free[i+1].off {
+			free[i].n += free[i+1].n
+			free = append(free[:i+1], free[i+2:]...)
+		}
+		if i > 0 && free[i-1].off+free[i-1].n == off {
+			free[i-1].n += free[i].n
+			free = append(free[:i], free[i+1:]...)
+			i--
+		}
+		if free[i].off+free[i].n == top {
+			top = free[i].off
+			free = free[:i]
+		}
+	}
+	classOf := func(s int) int {
+		for c := 1; ; c++ {
+			if classSize[c] >= s {
+				return c
+			}
+		}
+	}
+	cnt := make([]int, len(classSize))
+	spanPages := func() int {
+		t := 0
+		for c := 1; c < len(classSize); c++ {
+			slots := classPages[c] * unit / classSize[c]
+			t += (cnt[c] + slots - 1) / slots * classPages[c]
+		}
+		return t
+	}
+	var off, rs [1000]int
+	live, peak := 0, 0
+	take := func(j, s int) {
+		rs[j] = s
+		live += s
+		if s >= above {
+			off[j] = alloc((s + 15) / 16)
+		} else {
+			cnt[classOf(s)]++
+		}
+	}
+	drop := func(j int) {
+		live -= rs[j]
+		if rs[j] >= above {
+			release(off[j], (rs[j]+15)/16)
+		} else {
+			cnt[classOf(rs[j])]--
+		}
+	}
+	for j := range off {
+		take(j, sizes[j])
+	}
+	j := 0
+	for i := 0; i < 400000; i++ {
+		drop(j)
+		take(j, sizes[i&4095])
+		j = (j + 1) % 1000
+		peak = max(peak, (top*16+unit-1)/unit+spanPages())
+	}
+	fmt.Printf("fit above %d B: peak %d units of %d B, ratio %.3f\n", above, peak, unit, float64(peak*unit)/float64(live))
 }
