@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 
@@ -248,5 +249,39 @@ func TestWalkRootErrors(t *testing.T) {
 				t.Errorf("errors %v (counted %d), want one wrapping %v", errs, st.Errors.Load(), tc.want)
 			}
 		})
+	}
+}
+
+// TestWalkFollowsRootSymlinks: a symbolic link named as a root is followed,
+// to a file as to a directory (the documentation promises it); inside the
+// tree it is skipped without Follow.
+func TestWalkFollowsRootSymlinks(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	os.WriteFile(file, make([]byte, 3*ps), 0o644)
+	os.Mkdir(filepath.Join(dir, "sub"), 0o755)
+	os.WriteFile(filepath.Join(dir, "sub", "inner"), []byte("x"), 0o644)
+	os.Symlink("file", filepath.Join(dir, "to-file"))
+	os.Symlink("sub", filepath.Join(dir, "to-dir"))
+	os.Symlink("to-file", filepath.Join(dir, "sub", "to-file-inside"))
+	var mu sync.Mutex
+	var got []string
+	var st pagecache.Stats
+	pagecache.Walk([]string{filepath.Join(dir, "to-file"), filepath.Join(dir, "to-dir")}, pagecache.Options{}, pagecache.Handler{
+		Visit: func(e *pagecache.Entry) error {
+			mu.Lock()
+			got = append(got, filepath.Base(e.Path)+":"+strconv.FormatInt(e.Size, 10))
+			mu.Unlock()
+			return nil
+		},
+		Error: func(err error) { t.Error(err) },
+	}, &st)
+	slices.Sort(got)
+	want := []string{"inner:1", "to-file:" + strconv.FormatInt(3*ps, 10)}
+	if !slices.Equal(got, want) {
+		t.Errorf("visited %v, want %v", got, want)
+	}
+	if n := st.Skipped[pagecache.SkipSymlink].Load(); n != 1 {
+		t.Errorf("skipped %d symlinks, want 1 (the one inside the tree)", n)
 	}
 }

@@ -282,9 +282,11 @@ func (w *walker) root(path string, e *Entry) {
 		cwd.refs.Store(1 << 30)
 		w.push(job{dir: cwd, sub: path, follow: true, root: true})
 	case unix.S_IFREG:
+		// Stat followed the links: the root is a regular file, to be
+		// opened following them too.
 		cwd := &dirRef{fd: unix.AT_FDCWD}
 		cwd.refs.Store(1 << 30)
-		w.file(cwd, name{name: path, follow: true}, true, e, nil)
+		w.file(cwd, name{name: path, dtype: unix.DT_REG, follow: true}, true, e, nil)
 	default:
 		w.fail("open", path, fmt.Errorf("%w (%s)", ErrNotRegular, fileType(st.Mode)))
 	}
@@ -491,7 +493,14 @@ func (w *walker) file(d *dirRef, n name, root bool, e *Entry, rest *[]name) {
 			flags, follow = 0, true
 		}
 		var st unix.Stat_t
-		if err := unix.Fstatat(d.fd, n.name, &st, flags); err != nil {
+		err := unix.Fstatat(d.fd, n.name, &st, flags)
+		if err == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK && (w.o.Follow || n.follow) {
+			// A link the directory did not mark as one (DT_UNKNOWN):
+			// follow it as a DT_LNK entry would be.
+			follow = true
+			err = unix.Fstatat(d.fd, n.name, &st, 0)
+		}
+		if err != nil {
 			w.fail("stat", path, err)
 			return
 		}
