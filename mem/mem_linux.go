@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"sync"
 	"unsafe"
@@ -72,7 +73,7 @@ func Map(length int, prot Prot, flags Flags) (*Mapping, error) {
 		return nil, err
 	}
 	size := roundUp(uintptr(length))
-	if size < uintptr(length) {
+	if size < uintptr(length) || size > math.MaxInt {
 		return nil, &Error{Op: "mmap", Len: length, Err: unix.ENOMEM, Hint: "the length overflows the address space"}
 	}
 	p, err := unix.MmapPtr(-1, 0, nil, size, int(prot), mmapFlags(flags)|unix.MAP_ANONYMOUS)
@@ -105,7 +106,7 @@ func MapAligned(length, align int, prot Prot, flags Flags) (*Mapping, error) {
 	}
 	size := roundUp(uintptr(length))
 	total := size + uintptr(align)
-	if size < uintptr(length) || total < size {
+	if size < uintptr(length) || total < size || total > math.MaxInt {
 		return nil, &Error{Op: "mmap", Len: length, Err: unix.ENOMEM, Hint: "the length overflows the address space"}
 	}
 	// Reserve without access or population, then trim and open the part kept.
@@ -173,7 +174,7 @@ func MapFile(f *os.File, offset int64, length int, prot Prot, flags Flags) (*Map
 	}
 	head := uintptr(offset) & uintptr(pageSize-1)
 	size := head + uintptr(length)
-	if size < uintptr(length) {
+	if size < uintptr(length) || size > math.MaxInt {
 		return nil, &Error{Op: "mmap", Len: length, Err: unix.ENOMEM, Hint: "the length overflows the address space"}
 	}
 	var p unsafe.Pointer
@@ -599,7 +600,7 @@ func (m *Mapping) Remap(newLength int) error {
 	if !m.file {
 		newSize = roundUp(uintptr(newLength))
 	}
-	if newSize < uintptr(newLength) {
+	if newSize < uintptr(newLength) || newSize > math.MaxInt {
 		return &Error{Op: "mremap", Len: newLength, Err: unix.ENOMEM, Hint: "the length overflows the address space"}
 	}
 	p, err := unix.MremapPtr(m.base, m.size, nil, newSize, unix.MREMAP_MAYMOVE)

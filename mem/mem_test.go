@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -68,6 +69,10 @@ func TestMapBadInput(t *testing.T) {
 		"bad flags":       {ps, mem.Read, 1 << 20, "invalid flags"},
 		"two huge sizes":  {ps, mem.Read, mem.Huge2MB | mem.Huge1GB, "exclude each other"},
 		"too big":         {1 << 62, mem.Read | mem.Write, 0, "cannot allocate memory"},
+		// Rounded up to pages, math.MaxInt no longer fits an int: the error
+		// once carried a length of -8 EiB, and printing it overflowed the
+		// stack of FormatBytes.
+		"largest int": {math.MaxInt, mem.Read, 0, "+8.0 EiB: cannot allocate memory (the length overflows"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -564,7 +569,8 @@ func TestFileAdvise(t *testing.T) {
 
 func TestFormatBytes(t *testing.T) {
 	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1024: "1 KiB", 65536: "64 KiB",
-		1536: "1.5 KiB", 8 << 20: "8 MiB", 1 << 30: "1 GiB", -4096: "-4 KiB"} {
+		1536: "1.5 KiB", 8 << 20: "8 MiB", 1 << 30: "1 GiB", -4096: "-4 KiB",
+		math.MaxInt64: "8.0 EiB", math.MinInt64: "-8 EiB"} {
 		if got := mem.FormatBytes(n); got != want {
 			t.Errorf("FormatBytes(%d) = %q, want %q", n, got, want)
 		}

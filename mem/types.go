@@ -308,19 +308,25 @@ func roundUp(x uintptr) uintptr { return (x + uintptr(pageSize) - 1) &^ uintptr(
 // "1.5 GiB" (one decimal) otherwise, and plain bytes below 1 KiB.
 func FormatBytes(n int64) string {
 	if n < 0 {
-		return "-" + FormatBytes(-n)
+		// -n overflows for math.MinInt64, but its bits as a uint64 are the
+		// magnitude, 1<<63.
+		return "-" + formatBytes(uint64(-n))
 	}
+	return formatBytes(uint64(n))
+}
+
+func formatBytes(n uint64) string {
 	units := []string{"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"}
 	i := 0
-	for i < len(units)-1 && n >= int64(1)<<(10*(i+1)) {
+	for i < len(units)-1 && n >= uint64(1)<<(10*(i+1)) {
 		i++
 	}
 	if i == 0 {
-		return strconv.FormatInt(n, 10) + " B"
+		return strconv.FormatUint(n, 10) + " B"
 	}
-	unit := int64(1) << (10 * i)
+	unit := uint64(1) << (10 * i)
 	if n%unit == 0 {
-		return strconv.FormatInt(n/unit, 10) + " " + units[i]
+		return strconv.FormatUint(n/unit, 10) + " " + units[i]
 	}
 	return strconv.FormatFloat(float64(n)/float64(unit), 'f', 1, 64) + " " + units[i]
 }
