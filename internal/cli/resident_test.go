@@ -571,3 +571,23 @@ func TestDefaultPathAndTreeErrors(t *testing.T) {
 		t.Errorf("as nobody:\n%s", r.stdout)
 	}
 }
+
+// TestEmptyBatch: a -b list without paths (find found nothing) is no files
+// for every walking command: not the working directory, not a usage error.
+func TestEmptyBatch(t *testing.T) {
+	dir := tempDir(t)
+	empty := filepath.Join(dir, "empty-list")
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []string{"resident", "touch", "evict", "lock"} {
+		t.Run(c, func(t *testing.T) {
+			// The working directory (the package's) holds files: they
+			// must not be measured.
+			d := jsonDoc(t, nil, 0, c, "-b", empty)
+			if d.Summary.Files != 0 || d.Summary.Directories != 0 || len(d.Files) != 0 {
+				t.Errorf("an empty -b list gave %d files in %d directories", d.Summary.Files, d.Summary.Directories)
+			}
+		})
+	}
+}

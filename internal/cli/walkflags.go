@@ -83,7 +83,10 @@ func (w *walkFlags) options(e *env, args []string, defaultDot bool) (pagecache.O
 		}
 		roots = append(roots, more...)
 	}
-	if len(roots) == 0 {
+	// An empty -b list is no files, not the default: `find ... | vmkit
+	// resident -b -` that finds nothing must not measure the working
+	// directory instead.
+	if len(roots) == 0 && w.batch == "" {
 		if !defaultDot {
 			return o, nil, usageErr(e, w.cmd, "no paths given")
 		}
