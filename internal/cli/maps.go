@@ -69,14 +69,15 @@ type kindTotal struct {
 }
 
 // kindTotals sums the regions by kind, in proc.Kinds order, leaving out
-// kinds without regions.
+// kinds without regions. It never returns nil, so that JSON prints [] for
+// a process without memory (a zombie, a kernel thread).
 func kindTotals(rs []proc.Region) []kindTotal {
 	by := proc.ByKind(rs)
 	count := map[proc.Kind]int{}
 	for i := range rs {
 		count[rs[i].Kind]++
 	}
-	var out []kindTotal
+	out := []kindTotal{}
 	for _, k := range proc.Kinds() {
 		if count[k] == 0 {
 			continue

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 type mapsDoc struct {
@@ -165,5 +166,51 @@ func TestReport(t *testing.T) {
 		if got, ok := seen[kind]; !ok || got != seg {
 			t.Errorf("segment of kind %s: %q, %v; want %q", kind, got, ok, seg)
 		}
+	}
+}
+
+// zombie starts a process that exits at once and is not waited for, and
+// returns its pid once it is a zombie: a process without memory.
+func zombie(t *testing.T) int {
+	t.Helper()
+	cmd := exec.Command("true")
+	if err := cmd.Start(); err != nil {
+		t.Skip(err)
+	}
+	t.Cleanup(func() { cmd.Wait() })
+	pid := cmd.Process.Pid
+	for range 1000 {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, rest, ok := strings.Cut(string(b), ") "); ok && strings.HasPrefix(rest, "Z") {
+			return pid
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatalf("process %d never became a zombie", pid)
+	return 0
+}
+
+// TestMapsOfZombie: a process without memory has empty arrays, not null,
+// in the JSON document, and a table with a zero total.
+func TestMapsOfZombie(t *testing.T) {
+	pid := zombie(t)
+	r := vmkit(t, "maps", "--json", strconv.Itoa(pid))
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(r.stdout), &raw); err != nil {
+		t.Fatalf("bad JSON: %v\n%s", err, r.stdout)
+	}
+	for _, k := range []string{"regions", "by_kind"} {
+		if string(raw[k]) != "[]" {
+			t.Errorf("%q is %s, want []", k, raw[k])
+		}
+	}
+	if r := vmkit(t, "maps", strconv.Itoa(pid)); r.code != 0 || !strings.Contains(r.stdout, "total kB") {
+		t.Errorf("text maps of a zombie: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }

@@ -132,9 +132,6 @@ func runReport(e *env, args []string) int {
 		status = ExitError
 	}
 	rep.Segments = kindTotals(rs)
-	if rep.Segments == nil {
-		rep.Segments = []kindTotal{}
-	}
 	if asJSON {
 		if err := writeJSONValue(e.stdout, rep); err != nil {
 			e.errorf("report: write: %v", err)
