@@ -223,9 +223,11 @@
 // __malloc_hook family: while a hook runs, hooks are off for every call (a
 // hook may allocate without recursing into itself; skipped calls are
 // counted). With profiling on (Options.ProfileRate, SetProfileRate),
-// allocations are sampled as the runtime samples its heap profile, into the
-// runtime/pprof profile "vmkit/malloc", and WriteLeaks reports the sampled
-// blocks still live by call stack. Any of these modes (and a closed heap)
+// allocations are sampled as the runtime samples its heap profile.
+// WriteProfile writes them as a heap profile for `go tool pprof`, scaled up
+// as Go scales its own (inuse_space and inuse_objects by call stack); the
+// runtime/pprof profile "vmkit/malloc" counts them; and WriteLeaks reports
+// the sampled blocks still live by call stack. Any of these modes (and a closed heap)
 // sends every call through the slow path, so they cost nothing when off.
 //
 // # Performance

@@ -15,7 +15,9 @@ import (
 // ProfileName is the name of the runtime/pprof profile of sampled live
 // blocks, shared by every heap: `go tool pprof` on the output of
 // pprof.Lookup(ProfileName).WriteTo shows which call stacks hold off-heap
-// memory. Each sample stands for about ProfileRate bytes of allocation.
+// blocks, one count per sample whatever its size, as runtime/pprof's own
+// profiles of custom events do (they carry no bytes). For bytes, use
+// WriteProfile, which weighs each sample by its size.
 const ProfileName = "vmkit/malloc"
 
 var (
@@ -36,6 +38,7 @@ func theProfile() *pprof.Profile {
 
 type sample struct {
 	size  int
+	rate  int64 // the sampling rate when it was taken (see sampleWeight)
 	stack []uintptr
 }
 
@@ -98,7 +101,7 @@ func (pr *profiler) maybeSample(h *Heap, p uintptr, size int) {
 		pr.live = map[uintptr]sample{}
 	}
 	if _, dup := pr.live[p]; !dup {
-		pr.live[p] = sample{size: size, stack: append([]uintptr(nil), pcs[min(skip, n):n]...)}
+		pr.live[p] = sample{size: size, rate: rate, stack: append([]uintptr(nil), pcs[min(skip, n):n]...)}
 		theProfile().Add(p, skip+2)
 		// SetProfileRate(0) may have run since this call read the rate,
 		// and found no sampled block then: the frees of this one must
@@ -124,19 +127,22 @@ func (pr *profiler) forget(h *Heap, p uintptr) {
 }
 
 // WriteLeaks writes the sampled blocks that are still allocated, grouped by
-// the call stack that allocated them, largest first: the leak report. Call
-// it at the end of main (with defer) or of a test. It needs profiling on
-// (Options.ProfileRate, SetProfileRate or VMKIT_MALLOC_PROFILE_RATE).
+// the call stack that allocated them, largest first: the leak report. Where
+// the sampling rate is above 1, each group also gives the blocks and bytes
+// that its samples stand for (see WriteProfile). Call it at the end of main
+// (with defer) or of a test. It needs profiling on (Options.ProfileRate,
+// SetProfileRate or VMKIT_MALLOC_PROFILE_RATE).
 func (h *Heap) WriteLeaks(w io.Writer) error {
 	h.prof.mu.Lock()
 	type group struct {
-		stack []uintptr
-		n     int
-		bytes int64
+		stack          []uintptr
+		n              int
+		bytes          int64
+		estN, estBytes float64 // scaled up from the samples (see sampleWeight)
 	}
 	groups := map[string]*group{}
 	for _, s := range h.prof.live {
-		k := fmt.Sprint(s.stack)
+		k := stackKey(s.stack)
 		g := groups[k]
 		if g == nil {
 			g = &group{stack: s.stack}
@@ -144,20 +150,29 @@ func (h *Heap) WriteLeaks(w io.Writer) error {
 		}
 		g.n++
 		g.bytes += int64(s.size)
+		wt := sampleWeight(s.size, s.rate)
+		g.estN += wt
+		g.estBytes += wt * float64(s.size)
 	}
+	nlive := len(h.prof.live)
 	h.prof.mu.Unlock()
 	list := make([]*group, 0, len(groups))
 	for _, g := range groups {
 		list = append(list, g)
 	}
-	sort.Slice(list, func(i, j int) bool { return list[i].bytes > list[j].bytes })
+	sort.Slice(list, func(i, j int) bool { return list[i].estBytes > list[j].estBytes })
 	rate := h.prof.rate.Load()
+	info := h.Info()
 	if _, err := fmt.Fprintf(w, "malloc leak report: %d sampled live blocks in %d stacks (1 sample per %d bytes); in use now: %d bytes in arenas, %d bytes mapped\n",
-		len(h.prof.live), len(list), rate, h.Info().Uordblks, h.Info().Hblkhd); err != nil {
+		nlive, len(list), rate, info.Uordblks, info.Hblkhd); err != nil {
 		return err
 	}
 	for _, g := range list {
-		if _, err := fmt.Fprintf(w, "\n%d blocks, %d bytes sampled:\n", g.n, g.bytes); err != nil {
+		est := ""
+		if n, b := int64(math.Round(g.estN)), int64(math.Round(g.estBytes)); n != int64(g.n) || b != g.bytes {
+			est = fmt.Sprintf(" (about %d blocks, %d bytes, live from here)", n, b)
+		}
+		if _, err := fmt.Fprintf(w, "\n%d blocks, %d bytes sampled%s:\n", g.n, g.bytes, est); err != nil {
 			return err
 		}
 		frames := runtime.CallersFrames(g.stack)
