@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -92,8 +93,9 @@ func daemonReady(e *env, code int) {
 }
 
 // spawnLockDaemon starts the daemon with the same arguments and relays its
-// output until it is ready.
-func spawnLockDaemon(e *env, args []string) int {
+// output until it is ready. The daemon's stdin is stdin when not nil (the
+// -b list the parent read from its own), /dev/null otherwise.
+func spawnLockDaemon(e *env, args []string, stdin []byte) int {
 	exe, err := os.Executable()
 	if err != nil {
 		e.errorf("lock: cannot find my own executable to start the daemon: %v", err)
@@ -115,6 +117,9 @@ func spawnLockDaemon(e *env, args []string) int {
 	cmd := exec.Command(exe, append([]string{"lock"}, args...)...)
 	cmd.Env = append(os.Environ(), daemonEnv+"=3")
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = null, null, null
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
 	cmd.ExtraFiles = []*os.File{w}
 	cmd.SysProcAttr = daemonAttr()
 	err = cmd.Start()

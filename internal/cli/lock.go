@@ -58,7 +58,17 @@ func runLock(e *env, args []string) int {
 		return code
 	}
 	if lf.daemon && e.daemon == nil {
-		return spawnLockDaemon(e, args)
+		// The daemon parses the same arguments, but its stdin is
+		// /dev/null: a -b list read from stdin here is handed on.
+		var batch []byte
+		if wf.batch == "-" {
+			sep := "\n"
+			if wf.nul {
+				sep = "\x00"
+			}
+			batch = []byte(strings.Join(roots[len(fs.Args()):], sep))
+		}
+		return spawnLockDaemon(e, args, batch)
 	}
 	return lockAndHold(e, &wf, &lf, o, roots)
 }

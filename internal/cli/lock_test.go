@@ -4,6 +4,7 @@ package cli_test
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -337,5 +338,39 @@ func TestLockOnFault(t *testing.T) {
 	cmd.Process.Signal(syscall.SIGTERM)
 	if err := cmd.Wait(); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestLockDaemonBatchFromStdin: `lock -d -b -` locks the paths given on
+// stdin, although the daemon's own stdin is /dev/null.
+func TestLockDaemonBatchFromStdin(t *testing.T) {
+	adoptDaemons(t)
+	dir, want := lockTree(t, 3*ps, 5*ps+1)
+	pidfile := filepath.Join(dir, "pid")
+	for _, sep := range []string{"\n", "\x00"} {
+		args := []string{"lock", "-d", "-w", "--json", "-P", pidfile, "-b", "-"}
+		if sep == "\x00" {
+			args = append(args, "-0")
+		}
+		cmd := exec.Command(vmkitBin, args...)
+		cmd.Stdin = strings.NewReader(filepath.Join(dir, "f0") + sep + filepath.Join(dir, "f1") + sep)
+		var out, errb strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, errb.String())
+		}
+		pid := readPid(t, pidfile)
+		var d doc
+		if err := json.Unmarshal([]byte(out.String()), &d); err != nil {
+			syscall.Kill(pid, syscall.SIGKILL)
+			t.Fatalf("bad JSON: %v\n%s", err, out.String())
+		}
+		if d.Summary.Lock == nil || d.Summary.Lock.Files != 2 || d.Summary.Lock.Bytes != want {
+			t.Errorf("separator %q: lock summary %+v, want 2 files, %d bytes", sep, d.Summary.Lock, want)
+		}
+		syscall.Kill(pid, syscall.SIGTERM)
+		if code := waitExit(t, pid); code != 0 {
+			t.Errorf("daemon exit status %d, want 0", code)
+		}
 	}
 }
