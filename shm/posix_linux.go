@@ -259,10 +259,15 @@ func FromFile(f *os.File) (*Segment, error) {
 		return nil, &Error{Op: "fstat", Segment: name, Err: unix.EINVAL, Hint: "not a regular file"}
 	}
 	s := &Segment{f: f}
+	// /proc shows an unlinked file as "PATH (deleted)"; with no link left
+	// the suffix is not part of the name (which may be another segment's).
+	if st.Nlink == 0 {
+		name = strings.TrimSuffix(name, " (deleted)")
+	}
 	switch {
 	case strings.HasPrefix(name, "/memfd:"):
 		s.name = strings.TrimSuffix(name[1:], " (deleted)")
-	case strings.HasPrefix(name, Dir+"/"):
+	case strings.HasPrefix(name, Dir+"/") && !strings.Contains(name[len(Dir)+1:], "/"):
 		s.name, s.posix = name[len(Dir):], true
 	default:
 		s.name = name
@@ -535,10 +540,27 @@ func (s *Segment) CheckSeals(need SealFlags) error {
 }
 
 // Unlink removes the name of a POSIX segment; see the function Unlink. The
-// Segment and its mappings stay usable.
+// Segment and its mappings stay usable. It removes the name only while it
+// still names this segment: once the name was removed (by this or another
+// process), Unlink fails with an error matching fs.ErrNotExist, and leaves
+// alone a new segment made under the same name since.
 func (s *Segment) Unlink() error {
 	if !s.posix {
 		return &Error{Op: "shm_unlink", Segment: s.name, Err: unix.EINVAL, Hint: "an anonymous segment has no name to remove: it vanishes with its last descriptor and mapping"}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.f != nil {
+		var own, named unix.Stat_t
+		if fstat(s.f, &own) == nil {
+			lerr := unix.Lstat(Dir+s.name, &named)
+			switch {
+			case own.Nlink == 0:
+				return &Error{Op: "shm_unlink", Segment: s.name, Err: unix.ENOENT, Hint: "this segment's name was removed already; the segment lives on until its last close and unmap"}
+			case lerr == nil && (own.Dev != named.Dev || own.Ino != named.Ino):
+				return &Error{Op: "shm_unlink", Segment: s.name, Err: unix.ENOENT, Hint: "the name now belongs to another segment, made after this one's name was removed; it was left alone (the function shm.Unlink removes a name whatever it names)"}
+			}
+		}
 	}
 	return Unlink(s.name)
 }

@@ -183,3 +183,71 @@ func TestOpenSemantics(t *testing.T) {
 		}
 	})
 }
+
+// Segment.Unlink removes its own segment's name, never the segment that
+// took the name since: another process may have unlinked it and made a new
+// one, and a segment from FromFile of an unlinked file reads back from
+// /proc as "/NAME (deleted)", which is itself a valid segment name.
+func TestUnlinkRemovesOnlyItsOwnName(t *testing.T) {
+	t.Run("name-taken-by-a-new-segment", func(t *testing.T) {
+		name := segName(t)
+		old, err := shm.Open(name, 4096, shm.Create|shm.Exclusive, 0o600)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer old.Close()
+		if err := shm.Unlink(name); err != nil { // as another process would
+			t.Fatal(err)
+		}
+		fresh, err := shm.Open(name, 4096, shm.Create|shm.Exclusive, 0o600)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer fresh.Close()
+		if err := old.Unlink(); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("Unlink of the old segment: %v, want ErrNotExist", err)
+		}
+		if _, err := os.Stat(shm.Dir + name); err != nil {
+			t.Fatalf("the old segment's Unlink removed the new segment: %v", err)
+		}
+		if err := fresh.Unlink(); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("from-file-of-an-unlinked-segment", func(t *testing.T) {
+		name := segName(t)
+		a, err := shm.Open(name, 4096, shm.Create|shm.Exclusive, 0o600)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close()
+		f, err := os.OpenFile(shm.Dir+name, os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Unlink(); err != nil {
+			t.Fatal(err)
+		}
+		other := name + " (deleted)"
+		b, err := shm.Open(other, 4096, shm.Create|shm.Exclusive, 0o600)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		defer shm.Unlink(other)
+		s, err := shm.FromFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if s.Name() != name {
+			t.Errorf("FromFile of the unlinked %s: Name %q", name, s.Name())
+		}
+		if err := s.Unlink(); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("Unlink of an unlinked segment: %v, want ErrNotExist", err)
+		}
+		if _, err := os.Stat(shm.Dir + other); err != nil {
+			t.Fatalf("Unlink removed the segment %q: %v", other, err)
+		}
+	})
+}
