@@ -92,8 +92,9 @@ files need more mappings than vm.max_map_count leaves free.
 	-P, --pidfile FILE  write the locker's process id to FILE (removed at exit)
 	    --on-fault      lock with MLOCK_ONFAULT
 
-Without -w, errors that happen after the daemon detached show only in its
-exit status.
+Without -w, paths that cannot be used are found before the daemon detaches
+and make the command exit 1 (the daemon locks the rest); errors that happen
+after it detached, while mapping and locking, show only in its exit status.
 
 # JSON
 

@@ -111,7 +111,13 @@ func lockAndHold(e *env, wf *walkFlags, lf *lockFlags, o pagecache.Options, root
 			}
 			e.errorf("lock: daemon %d is locking %s in %d %s", os.Getpid(), mem.FormatBytes(total), len(ts), plural(int64(len(ts)), "file", "files"))
 		}
-		daemonReady(e, ExitOK)
+		// Paths that could not be used are known now: they are in the
+		// verdict, as they would be in the foreground.
+		verdict := ExitOK
+		if st.Errors.Load() > 0 {
+			verdict = ExitError
+		}
+		daemonReady(e, verdict)
 	}
 
 	locked, failed := lockTargets(e, ts, o, lf.onFault)

@@ -374,3 +374,30 @@ func TestLockDaemonBatchFromStdin(t *testing.T) {
 		}
 	}
 }
+
+// TestLockDaemonNoWaitBadPath: without -w, a path that cannot be used is
+// known before the daemon detaches, so it is in the exit status; the
+// daemon still locks the rest.
+func TestLockDaemonNoWaitBadPath(t *testing.T) {
+	adoptDaemons(t)
+	dir, want := lockTree(t, 2*ps)
+	pidfile := filepath.Join(dir, "pid")
+	missing := filepath.Join(dir, "missing")
+	r := vmkit(t, "lock", "-d", "-q", "-P", pidfile, filepath.Join(dir, "f0"), missing)
+	pid := readPid(t, pidfile)
+	defer syscall.Kill(pid, syscall.SIGKILL)
+	if r.code != 1 || !strings.Contains(r.stderr, missing) {
+		t.Errorf("exit %d, stderr %q; want 1 and an error naming %s", r.code, r.stderr, missing)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for vmLck(t, pid) != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("daemon VmLck %d, want %d", vmLck(t, pid), want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	syscall.Kill(pid, syscall.SIGTERM)
+	if code := waitExit(t, pid); code != 1 {
+		t.Errorf("daemon exit status %d, want 1", code)
+	}
+}
