@@ -20,8 +20,13 @@ type Mapping struct {
 	// base is the page-aligned start of the kernel mapping; nil once closed.
 	base unsafe.Pointer
 	// size is the length given to mmap: a whole number of pages for
-	// anonymous memory, head+length for files.
+	// anonymous memory, head+length for files, and a whole number of huge
+	// pages for hugetlb memory of either kind.
 	size uintptr
+	// page is the size of the mapping's pages: PageSize, or the huge page
+	// size of hugetlb memory, which the kernel unmaps, protects and remaps
+	// only in whole huge pages.
+	page uintptr
 	// head is the distance from base to the caller's first byte: the part of
 	// the first page that precedes an unaligned file offset. 0 for anonymous.
 	head uintptr

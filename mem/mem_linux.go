@@ -6,6 +6,8 @@ import (
 	"io"
 	"math"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"unsafe"
 
@@ -58,10 +60,49 @@ func checkFlags(f Flags) error {
 	return nil
 }
 
+// hugePageSize is the size of the huge pages flags ask for: 2 MiB or 1 GiB
+// when Huge2MB or Huge1GB names it, else the system's default; 0 when flags
+// ask for no huge pages.
+func hugePageSize(flags Flags) uintptr {
+	switch {
+	case flags&Huge1GB != 0:
+		return 1 << 30
+	case flags&Huge2MB != 0:
+		return 2 << 20
+	case flags&HugePages != 0:
+		return defaultHugePageSize()
+	}
+	return 0
+}
+
+// defaultHugePageSize is Hugepagesize from /proc/meminfo, or PageSize on a
+// kernel without huge pages (where mmap then refuses MAP_HUGETLB).
+var defaultHugePageSize = sync.OnceValue(func() uintptr {
+	data, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return uintptr(pageSize)
+	}
+	for line := range strings.SplitSeq(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "Hugepagesize:"); ok {
+			kb, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 32)
+			if err != nil || kb == 0 || kb&(kb-1) != 0 || kb<<10 < uint64(pageSize) {
+				break
+			}
+			return uintptr(kb) << 10
+		}
+	}
+	return uintptr(pageSize)
+})
+
+// roundTo rounds x up to a multiple of page, a power of two; the result
+// wraps to a value below x on overflow.
+func roundTo(x, page uintptr) uintptr { return (x + page - 1) &^ (page - 1) }
+
 // Map maps length bytes of anonymous memory, zero-filled, with protection
 // prot. The zero Flags give private memory; Shared memory is inherited by
-// children made with fork. length is rounded up to whole pages; Len reports
-// length.
+// children made with fork. length is rounded up to whole pages, or to whole
+// huge pages with HugePages, Huge2MB or Huge1GB (the kernel maps, unmaps
+// and remaps hugetlb memory only so); Len reports length.
 func Map(length int, prot Prot, flags Flags) (*Mapping, error) {
 	if length <= 0 {
 		return nil, fmt.Errorf("mem: Map length %d: the length must be positive", length)
@@ -72,7 +113,11 @@ func Map(length int, prot Prot, flags Flags) (*Mapping, error) {
 	if err := checkFlags(flags); err != nil {
 		return nil, err
 	}
-	size := roundUp(uintptr(length))
+	page := uintptr(pageSize)
+	if hp := hugePageSize(flags); hp != 0 {
+		page = hp
+	}
+	size := roundTo(uintptr(length), page)
 	if size < uintptr(length) || size > math.MaxInt {
 		return nil, &Error{Op: "mmap", Len: length, Err: unix.ENOMEM, Hint: "the length overflows the address space"}
 	}
@@ -80,7 +125,7 @@ func Map(length int, prot Prot, flags Flags) (*Mapping, error) {
 	if err != nil {
 		return nil, &Error{Op: "mmap", Len: int(size), Err: err, Hint: mmapHint(err, flags, int64(size))}
 	}
-	return &Mapping{base: p, size: size, length: length, prot: prot, flags: flags}, nil
+	return &Mapping{base: p, size: size, page: page, length: length, prot: prot, flags: flags}, nil
 }
 
 // MapAligned is Map with the start of the mapping on a multiple of align,
@@ -128,7 +173,7 @@ func MapAligned(length, align int, prot Prot, flags Flags) (*Mapping, error) {
 		unix.MunmapPtr(base, size)
 		return nil, &Error{Op: "mmap", Addr: uintptr(base), Len: int(size), Err: err, Hint: mmapHint(err, flags, int64(size))}
 	}
-	return &Mapping{base: q, size: size, length: length, prot: prot, flags: flags}, nil
+	return &Mapping{base: q, size: size, page: uintptr(pageSize), length: length, prot: prot, flags: flags}, nil
 }
 
 // MapFile maps length bytes of f starting at offset. With Shared, writes
@@ -140,6 +185,11 @@ func MapAligned(length, align int, prot Prot, flags Flags) (*Mapping, error) {
 // end of the file. A mapping may extend past the end of the file; touching
 // whole pages past the end raises SIGBUS, which ReadAt, WriteAt and Try turn
 // into a *Fault. The mapping stays valid after f is closed.
+//
+// A file on hugetlbfs (or a memfd made with MFD_HUGETLB) is mapped in whole
+// huge pages: the mapping starts at the huge page holding offset and ends
+// at a huge page boundary. The flags HugePages, Huge2MB and Huge1GB are for
+// anonymous memory; the kernel refuses them for any other file.
 func MapFile(f *os.File, offset int64, length int, prot Prot, flags Flags) (*Mapping, error) {
 	if f == nil {
 		return nil, errors.New("mem: MapFile of a nil *os.File")
@@ -172,26 +222,45 @@ func MapFile(f *os.File, offset int64, length int, prot Prot, flags Flags) (*Map
 		}
 		length = int(st.Size() - offset)
 	}
-	head := uintptr(offset) & uintptr(pageSize-1)
-	size := head + uintptr(length)
-	if size < uintptr(length) || size > math.MaxInt {
-		return nil, &Error{Op: "mmap", Len: length, Err: unix.ENOMEM, Hint: "the length overflows the address space"}
-	}
 	var p unsafe.Pointer
 	var merr error
+	var head, size uintptr
+	page := uintptr(pageSize)
 	if err := control(f, func(fd int) {
+		// A file of huge pages maps, unmaps and remaps in whole huge pages
+		// only: align the offset and the size to them.
+		var fs unix.Statfs_t
+		if unix.Fstatfs(fd, &fs) == nil && uint32(fs.Type) == uint32(unix.HUGETLBFS_MAGIC) &&
+			fs.Bsize > int64(pageSize) && fs.Bsize&(fs.Bsize-1) == 0 {
+			page = uintptr(fs.Bsize)
+		}
+		head = uintptr(offset) & (page - 1)
+		size = head + uintptr(length)
+		if page > uintptr(pageSize) {
+			size = roundTo(size, page)
+		}
+		if size < uintptr(length) || size > math.MaxInt {
+			merr = errOverflow
+			return
+		}
 		p, merr = unix.MmapPtr(fd, offset-int64(head), nil, size, int(prot), mmapFlags(flags))
 	}); err != nil {
 		return nil, fmt.Errorf("mem: MapFile %s: %w", f.Name(), err)
 	}
+	if merr == errOverflow {
+		return nil, &Error{Op: "mmap", Len: length, Err: unix.ENOMEM, Hint: "the length overflows the address space"}
+	}
 	if merr != nil {
 		e := &Error{Op: "mmap " + f.Name(), Len: int(size), Err: merr, Hint: mmapHint(merr, flags, int64(size))}
-		if errors.Is(merr, unix.EACCES) {
+		switch {
+		case errors.Is(merr, unix.EACCES):
 			e.Hint = fileAccessHint(f, prot, flags)
+		case errors.Is(merr, unix.EINVAL) && flags&(HugePages|Huge2MB|Huge1GB) != 0 && page == uintptr(pageSize):
+			e.Hint = "huge page flags map anonymous memory only: to map a file of huge pages, put it on hugetlbfs (or make a memfd with MFD_HUGETLB) and map it without them"
 		}
 		return nil, e
 	}
-	return &Mapping{base: p, size: size, head: head, length: length, prot: prot, flags: flags, file: true}, nil
+	return &Mapping{base: p, size: size, page: page, head: head, length: length, prot: prot, flags: flags, file: true}, nil
 }
 
 // Adopt wraps memory that was mapped by other means, such as a System V
@@ -214,8 +283,11 @@ func Adopt(b []byte, prot Prot, release func() error) (*Mapping, error) {
 	if err := checkProt(prot); err != nil {
 		return nil, err
 	}
-	return &Mapping{base: p, size: roundUp(uintptr(len(b))), length: len(b), prot: prot, release: release}, nil
+	return &Mapping{base: p, size: roundUp(uintptr(len(b))), page: uintptr(pageSize), length: len(b), prot: prot, release: release}, nil
 }
+
+// errOverflow marks a size that overflows inside MapFile's control callback.
+var errOverflow = errors.New("mem: size overflows")
 
 // control runs fn with f's descriptor without changing its mode (f.Fd would
 // make it blocking).
@@ -245,7 +317,7 @@ func mmapHint(err error, flags Flags, size int64) string {
 	case errors.Is(err, unix.ENODEV):
 		return "the file's filesystem does not support memory mapping"
 	case errors.Is(err, unix.EINVAL) && flags&(HugePages|Huge2MB|Huge1GB) != 0:
-		return "huge pages need a length that is a multiple of the huge page size"
+		return "this system has no huge pages of that size: /sys/kernel/mm/hugepages lists the sizes it has"
 	}
 	return ""
 }
@@ -583,7 +655,8 @@ func (m *Mapping) Sync(flags SyncFlags) error {
 // before the call must not be used again. Growing an anonymous mapping adds
 // zero pages; growing a file mapping past the end of the file adds pages that
 // fault until the file grows. A mapping that has been split by a partial
-// Protect of its pages cannot be remapped (EFAULT).
+// Protect of its pages cannot be remapped (EFAULT). A mapping of huge pages
+// changes in whole huge pages, and the kernel only shrinks it (EINVAL).
 func (m *Mapping) Remap(newLength int) error {
 	if newLength <= 0 {
 		return fmt.Errorf("mem: Remap length %d: the length must be positive; use Close to unmap", newLength)
@@ -597,8 +670,8 @@ func (m *Mapping) Remap(newLength int) error {
 		return errors.New("mem: Remap of adopted memory: only memory mapped by Map or MapFile can be remapped")
 	}
 	newSize := m.head + uintptr(newLength)
-	if !m.file {
-		newSize = roundUp(uintptr(newLength))
+	if !m.file || m.page > uintptr(pageSize) {
+		newSize = roundTo(newSize, m.page)
 	}
 	if newSize < uintptr(newLength) || newSize > math.MaxInt {
 		return &Error{Op: "mremap", Len: newLength, Err: unix.ENOMEM, Hint: "the length overflows the address space"}
@@ -607,6 +680,8 @@ func (m *Mapping) Remap(newLength int) error {
 	if err != nil {
 		e := &Error{Op: "mremap", Addr: uintptr(m.base), Len: int(m.size), Err: err}
 		switch {
+		case errors.Is(err, unix.EINVAL) && m.page > uintptr(pageSize) && newSize > m.size:
+			e.Hint = "the kernel cannot grow a mapping of huge pages, only shrink it: map a larger one and copy"
 		case errors.Is(err, unix.EFAULT):
 			e.Hint = "the mapping was split by a partial protection change; restore one protection on all of it first"
 		case errors.Is(err, unix.EAGAIN):

@@ -70,6 +70,9 @@ const (
 	// the system's default huge page size, or of Huge2MB/Huge1GB when one of
 	// those is also set. It needs pages reserved in vm.nr_hugepages; for
 	// transparent huge pages use Advise(HugePage) on an ordinary mapping.
+	// The mapping is made of whole huge pages: Map rounds the length up to
+	// them, and Protect, Lock and the other range calls on part of it must
+	// cover whole huge pages too.
 	HugePages
 	// Huge2MB asks for 2 MiB huge pages; it implies HugePages.
 	Huge2MB
