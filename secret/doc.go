@@ -77,8 +77,10 @@
 //
 // An Enclave is a secret encrypted at rest (XChaCha20-Poly1305) in ordinary
 // memory. Its key is one per process, a standalone sealed buffer opened only
-// while Seal or Open runs. Enclaves cost no locked memory: keep many secrets
-// sealed and open the one in use.
+// while Seal or Open runs; it is locked, except for a second key that a Seal
+// in the degraded mode makes when no key can be locked, which seals only
+// buffers that allow unlocked memory. Enclaves cost no locked memory: keep
+// many secrets sealed and open the one in use.
 //
 // # States
 //

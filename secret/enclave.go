@@ -15,7 +15,9 @@ import (
 // An Enclave is a secret encrypted at rest with XChaCha20-Poly1305. The
 // ciphertext lives in ordinary memory and costs no locked memory; the key is
 // one per process, 32 random bytes in a standalone, locked, sealed
-// (NoAccess) buffer, opened only for the duration of a Seal or an Open. Each
+// (NoAccess) buffer, opened only for the duration of a Seal or an Open. (A
+// Seal of a buffer made with Options.AllowUnlocked, when no key can be
+// locked, makes a second, unlocked key that serves only such buffers.) Each
 // Seal draws a random 24-byte nonce, so there is no practical limit on the
 // number of seals under one key. Purge destroys the key: every Enclave made
 // before then can no longer be opened (ErrKeyDestroyed).
@@ -30,54 +32,76 @@ type Enclave struct {
 	opts Options
 }
 
+// key holds the process's enclave keys. keys[0] is locked; keys[1] exists
+// only when a Seal in the degraded mode (Options.AllowUnlocked) could not
+// lock a key, and serves only Seals that allow unlocked memory, so that a
+// secret whose caller demanded locked memory is never sealed with a key that
+// may be swapped.
 var key struct {
-	mu  sync.Mutex
-	buf *Buffer
-	// gen counts keys: Purge retires the current one.
+	mu   sync.Mutex
+	keys [2]struct {
+		buf *Buffer
+		// gen identifies the key: Enclave.gen names the one that sealed it.
+		gen uint64
+	}
+	// gen counts keys made: each has its own generation.
 	gen uint64
 }
 
 // additional data bound into every box: the format's name and version.
 var enclaveAD = []byte("vmkit/secret enclave v1")
 
-// sealKey returns the current key, making one if there is none.
+// sealKey returns the key for a buffer made with o, making one if there is
+// none: the locked key, or, for o.AllowUnlocked only, the unlocked one when
+// no locked key can be made.
 func sealKey(o Options) (*Buffer, uint64, error) {
 	key.mu.Lock()
 	defer key.mu.Unlock()
-	if key.buf != nil && key.buf.Len() != 0 {
-		return key.buf, key.gen, nil
+	if k := &key.keys[0]; k.buf != nil && k.buf.Len() != 0 {
+		return k.buf, k.gen, nil
 	}
-	k, err := Options{Standalone: true, AllowUnlocked: o.AllowUnlocked}.NewRandom(chacha20poly1305.KeySize)
+	if k := &key.keys[1]; o.AllowUnlocked && k.buf != nil && k.buf.Len() != 0 {
+		return k.buf, k.gen, nil
+	}
+	b, err := Options{Standalone: true, AllowUnlocked: o.AllowUnlocked}.NewRandom(chacha20poly1305.KeySize)
 	if err != nil {
 		return nil, 0, err
 	}
-	if err := k.NoAccess(); err != nil {
-		k.Destroy()
+	if err := b.NoAccess(); err != nil {
+		b.Destroy()
 		return nil, 0, err
 	}
-	k.setInternal()
-	key.buf = k
+	b.setInternal()
+	k := &key.keys[0]
+	if !b.Locked() {
+		k = &key.keys[1]
+	}
 	key.gen++
-	return k, key.gen, nil
+	k.buf, k.gen = b, key.gen
+	return b, k.gen, nil
 }
 
 // openKey returns the key of generation gen, or ErrKeyDestroyed.
 func openKey(gen uint64) (*Buffer, error) {
 	key.mu.Lock()
 	defer key.mu.Unlock()
-	if key.buf == nil || key.gen != gen || key.buf.Len() == 0 {
-		return nil, ErrKeyDestroyed
+	for _, k := range key.keys {
+		if k.buf != nil && k.gen == gen && k.buf.Len() != 0 {
+			return k.buf, nil
+		}
 	}
-	return key.buf, nil
+	return nil, ErrKeyDestroyed
 }
 
-// forgetKey retires the key (Purge has destroyed or is destroying it).
+// forgetKey retires the keys (Purge has destroyed or is destroying them).
 func forgetKey() {
 	key.mu.Lock()
 	defer key.mu.Unlock()
-	if key.buf != nil {
-		key.buf.Destroy()
-		key.buf = nil
+	for i := range key.keys {
+		if k := &key.keys[i]; k.buf != nil {
+			k.buf.Destroy()
+			k.buf = nil
+		}
 	}
 }
 

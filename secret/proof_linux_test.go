@@ -778,3 +778,78 @@ func TestProof8ConcurrentCreateDestroy(t *testing.T) {
 		t.Fatalf("after Purge: %+v", s)
 	}
 }
+
+func init() {
+	testchild.Register("enclave-key", func() int {
+		say := func(k string, v any) { fmt.Printf("%s=%v\n", k, v) }
+		// Fill the 16 KiB limit, so that the first key cannot be locked.
+		big, err := secret.Options{Standalone: true}.New(3*mem.PageSize() + 1)
+		if err != nil {
+			say("err", err)
+			return 1
+		}
+		d, err := secret.Options{AllowUnlocked: true}.NewFrom([]byte("degraded"))
+		if err != nil {
+			say("err", err)
+			return 1
+		}
+		say("degraded.locked", d.Locked())
+		e1, err := secret.Seal(d) // a key in the degraded mode: unlocked
+		if err != nil {
+			say("err", err)
+			return 1
+		}
+		must(nopTB{}, big.Destroy())
+		// Room again: a caller who never allowed unlocked memory.
+		s, err := secret.NewFrom([]byte("strict"))
+		if err != nil {
+			say("err", err)
+			return 1
+		}
+		say("strict.locked", s.Locked())
+		e2, err := secret.Seal(s)
+		if err != nil {
+			say("err", err)
+			return 1
+		}
+		// The key is a sealed standalone page: ---p and dd; lo when locked.
+		locked := false
+		for _, v := range smaps(nopTB{}) {
+			if v.perms == "---p" && v.has("dd", "lo") {
+				locked = true
+			}
+		}
+		say("key.locked", locked)
+		for i, e := range []*secret.Enclave{e1, e2} {
+			o, err := e.Open()
+			if err != nil {
+				say("open"+strconv.Itoa(i+1), err)
+				continue
+			}
+			say("open"+strconv.Itoa(i+1), string(o.Bytes()))
+			o.Destroy()
+		}
+		say("purge", secret.Purge())
+		return 0
+	})
+}
+
+// An Enclave of a buffer that demanded locked memory is sealed with a locked
+// key, even when an earlier Seal in the degraded mode (Options.AllowUnlocked)
+// had to make an unlocked one: the key would otherwise sit in memory that
+// may be swapped, and the secret with it. Both enclaves still open.
+func TestEnclaveKeyLockedForStrictBuffers(t *testing.T) {
+	if mem.PageSize() != 4096 {
+		t.Skip("the limit assumes 4 KiB pages")
+	}
+	cmd := testchild.Command(t, "enclave-key", testchild.Unprivileged(t, 16<<10))
+	out, code := testchild.Output(t, cmd)
+	if code != 0 {
+		t.Fatalf("child exited %d:\n%s", code, out)
+	}
+	for _, want := range []string{"degraded.locked=false", "strict.locked=true", "key.locked=true", "open1=degraded", "open2=strict", "purge=<nil>"} {
+		if !strings.Contains(out, want+"\n") {
+			t.Errorf("want %s in the child's output:\n%s", want, out)
+		}
+	}
+}
