@@ -9,8 +9,8 @@ import (
 
 // runEvict drops the files from the page cache with POSIX_FADV_DONTNEED and
 // reports the residency that is left: pages locked or mapped by a process
-// stay. Dirty pages are written back first (when cachestat can see them),
-// since the kernel keeps them otherwise.
+// stay. Dirty pages are written back first (all of the file's span when
+// cachestat could not count them), since the kernel keeps them otherwise.
 func runEvict(e *env, args []string) int {
 	var wf walkFlags
 	wf.cmd = "evict"
@@ -45,8 +45,10 @@ func runEvict(e *env, args []string) int {
 				prog.add(1, en.Len)
 				return nil
 			}
-			if b.Dirty+b.Writeback > 0 {
-				// Dirty pages cannot be dropped: write them first.
+			if b.Dirty+b.Writeback > 0 || !b.DirtyKnown {
+				// Dirty pages cannot be dropped: write them first. When
+				// they were not counted (mincore, or the kernel hides
+				// the file's residency), write back whatever there is.
 				if err := en.WriteBack(); err != nil {
 					return err
 				}

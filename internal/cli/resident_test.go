@@ -591,3 +591,32 @@ func TestEmptyBatch(t *testing.T) {
 		})
 	}
 }
+
+// TestEvictWritesBackUncountedDirtyPages: dirty pages cannot be dropped
+// until written. mincore cannot count them and, for a file the caller
+// neither owns nor may write, cachestat will not: evict must write the file
+// back anyway, or its freshly written pages stay.
+func TestEvictWritesBackUncountedDirtyPages(t *testing.T) {
+	nobody := unprivileged(t, 8<<20)
+	dir := tempDir(t)
+	tests := map[string]struct {
+		prefix []string
+		args   []string
+	}{
+		"mincore":          {nil, []string{"--method", "mincore"}},
+		"hidden residency": {nobody, nil},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			p := filepath.Join(dir, strings.ReplaceAll(name, " ", "-"))
+			writeFile(t, p, 16*ps) // dirty until written back
+			r := vmkitRun(t, tc.prefix, append(append([]string{"evict"}, tc.args...), p)...)
+			if r.code != 0 {
+				t.Fatalf("exit %d: %s", r.code, r.stderr)
+			}
+			if got := fincore(t, nil, []string{p})[p]; got != 0 {
+				t.Errorf("fincore says %d dirty pages stayed after evict, want 0\n%s", got, r.stdout)
+			}
+		})
+	}
+}

@@ -87,6 +87,7 @@ func (e *Entry) Measure(o *Options) (Result, error) {
 		case err == nil:
 			cachestatState.Store(1)
 			res.Known, res.Resident, res.Dirty, res.Writeback = true, int64(cs.Cache), int64(cs.Dirty), int64(cs.Writeback)
+			res.DirtyKnown = true
 			if !o.Pages {
 				return res, nil
 			}

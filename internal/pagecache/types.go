@@ -162,8 +162,13 @@ type Result struct {
 	// only when Known.
 	Resident int64
 	// Dirty is the number of resident pages not yet written back, and
-	// Writeback the number being written (cachestat only; 0 otherwise).
+	// Writeback the number being written; meaningful only when
+	// DirtyKnown.
 	Dirty, Writeback int64
+	// DirtyKnown is set when cachestat counted Dirty and Writeback. mincore
+	// cannot tell dirty pages from clean ones: without DirtyKnown there may
+	// be dirty pages that Dirty does not count.
+	DirtyKnown bool
 	// Known is false when the kernel will not tell: the caller neither owns
 	// the file nor may write it (see the package documentation).
 	Known bool
