@@ -356,7 +356,12 @@ func writeSummary(w io.Writer, s summary) {
 		line("Unknown", fmt.Sprintf("%d %s, %d pages: the kernel hides the residency of files you neither own nor may write; run as their owner or root",
 			s.Unknown, plural(s.Unknown, "file", "files"), s.UnknownPages))
 	}
-	if s.Evict != nil {
+	switch {
+	case s.Evict != nil && s.Resident == nil:
+		// The kernel hides every file's residency: the pages were
+		// dropped, but how many there were is not known.
+		line("Evicted", "unknown")
+	case s.Evict != nil:
 		line("Evicted", fmt.Sprintf("%d pages (%s)", s.Evict.Evicted, mem.FormatBytes(s.Evict.Evicted*ps)))
 		if s.Resident != nil && *s.Resident > 0 {
 			line("Stayed", fmt.Sprintf("%d pages: locked or mapped by a process, or dirty", *s.Resident))

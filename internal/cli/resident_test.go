@@ -620,3 +620,19 @@ func TestEvictWritesBackUncountedDirtyPages(t *testing.T) {
 		})
 	}
 }
+
+// TestEvictWhenTheKernelHides: as user nobody, evict drops a root-owned
+// file's pages but cannot count them: it says "unknown", not "0 pages".
+func TestEvictWhenTheKernelHides(t *testing.T) {
+	nobody := unprivileged(t, 8<<20)
+	dir := tempDir(t)
+	hidden := filepath.Join(dir, "root-owned")
+	writeFile(t, hidden, 16*ps)
+	r := vmkitRun(t, nobody, "evict", hidden)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stdout, "Evicted: unknown") || strings.Contains(r.stdout, "Evicted: 0") {
+		t.Errorf("evict of a file whose residency is hidden:\n%s", r.stdout)
+	}
+}
