@@ -13,7 +13,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/vmkit/vmkit/internal/procfs"
 	"github.com/vmkit/vmkit/internal/sys"
+	"github.com/vmkit/vmkit/proc"
 )
 
 // mmapFlags translates Flags into MAP_* bits.
@@ -339,6 +341,9 @@ func lockHint(err error, size int64) string {
 	case errors.Is(err, unix.EPERM):
 		return "RLIMIT_MEMLOCK is 0 and the process lacks CAP_IPC_LOCK: raise the limit with `ulimit -l`, prlimit --memlock or systemd's LimitMEMLOCK=, or grant CAP_IPC_LOCK"
 	case errors.Is(err, unix.ENOMEM), errors.Is(err, unix.EAGAIN):
+		if capEff, err := procfs.CapEff(0); err == nil && capEff&procfs.CapIPCLock != 0 {
+			return "the process has CAP_IPC_LOCK, so RLIMIT_MEMLOCK does not apply: part of the range is not mapped, locking it would split mappings past vm.max_map_count, or the kernel is out of memory"
+		}
 		if lim.Soft != Unlimited && locked+size > lim.Soft {
 			return fmt.Sprintf("RLIMIT_MEMLOCK is %s, %s is locked already and the call asked to lock %s: raise the limit with `ulimit -l`, prlimit --memlock or systemd's LimitMEMLOCK=, grant CAP_IPC_LOCK, or lock less",
 				limitString(lim.Soft), FormatBytes(locked), FormatBytes(size))
@@ -376,6 +381,11 @@ func Protect(b []byte, p Prot) error {
 // pages. Locks do not nest: one Unlock undoes any number of Locks. Without
 // CAP_IPC_LOCK the total locked memory of the process is bounded by
 // RLIMIT_MEMLOCK; the error then names the limit and the remedies.
+//
+// A failed Lock has locked nothing, with one exception that the error
+// states: when the kernel could lock the range but not fault all of it in,
+// as with a file mapping that reaches past the end of its file, Linux leaves
+// the range locked, and Unlock releases it.
 func Lock(b []byte) error {
 	if len(b) == 0 {
 		return nil
@@ -395,13 +405,48 @@ func LockOnFault(b []byte) error {
 	return lockRange("mlock2(MLOCK_ONFAULT)", ptr, uintptr(len(b)), unix.MLOCK_ONFAULT)
 }
 
+// lockRange locks the pages of [p, p+n). Linux sets the lock on every
+// mapping before a hole in the range and only then fails with ENOMEM, and
+// when it cannot fault the locked pages in (a file mapping that reaches
+// past the end of its file) it fails with ENOMEM and leaves them locked.
+// lockRange checks for holes first (msync with MS_ASYNC writes nothing and
+// fails with ENOMEM on a hole), so a range with a hole is refused with
+// nothing locked; the second case is told apart from the limit by reading
+// the range's VmFlags.
 func lockRange(op string, p unsafe.Pointer, n uintptr, flags int) error {
+	if err := sys.Msync(p, n, unix.MS_ASYNC); errors.Is(err, unix.ENOMEM) {
+		e := rangeErr(op, p, n, err)
+		e.Hint = "part of the range is not mapped; nothing was locked"
+		return e
+	}
 	if err := sys.Mlock(p, n, flags); err != nil {
 		e := rangeErr(op, p, n, err)
-		e.Hint = lockHint(err, int64(e.Len))
+		if (errors.Is(err, unix.ENOMEM) || errors.Is(err, unix.EAGAIN)) && rangeLocked(e.Addr, uintptr(e.Len)) {
+			e.Hint = "the range is now locked, but the kernel could not fault all of it in: a file mapping reaches past the end of its file (those pages raise SIGBUS), or memory ran out; Unlock the range, or grow the file first"
+		} else {
+			e.Hint = lockHint(err, int64(e.Len))
+		}
 		return e
 	}
 	return nil
+}
+
+// rangeLocked reports whether /proc/self/smaps shows every region of the
+// page range [start, start+n) locked, with no hole.
+func rangeLocked(start, n uintptr) bool {
+	regions, err := proc.Maps(0)
+	if err != nil {
+		return false
+	}
+	end := start + n
+	for a := start; a < end; {
+		r, ok := proc.Find(regions, a)
+		if !ok || !r.HasFlag("lo") {
+			return false
+		}
+		a = r.End
+	}
+	return true
 }
 
 // Unlock unlocks the pages of b (munlock(2)). They stay resident until the

@@ -525,3 +525,51 @@ func TestSetLockLimitUnprivileged(t *testing.T) {
 		t.Fatalf("raising the hard limit:\n%s", out)
 	}
 }
+
+// Rule 8: a Lock that fails has locked nothing, and its error says why.
+// Linux locks the mappings before a hole and then fails, so Lock refuses a
+// range with a hole before calling it; a file mapping that reaches past the
+// end of its file is locked but cannot be faulted in, and the error says
+// the range is left locked. With CAP_IPC_LOCK no error blames
+// RLIMIT_MEMLOCK, which does not apply.
+func TestRuleFailedLockLocksNothing(t *testing.T) {
+	const size = 16 << 20 // above the usual 8 MiB limit, which CAP_IPC_LOCK lifts
+	m := mustMap(t, size, mem.Read|mem.Write, 0)
+	b := m.Bytes()
+	if err := unix.MunmapPtr(unsafe.Pointer(&b[size/2]), uintptr(ps)); err != nil {
+		t.Fatal(err)
+	}
+	before := locked(t)
+	for name, lock := range map[string]func([]byte) error{"Lock": mem.Lock, "LockOnFault": mem.LockOnFault} {
+		err := lock(b)
+		if !errors.Is(err, unix.ENOMEM) || !strings.Contains(err.Error(), "not mapped") {
+			t.Fatalf("%s of a range with a hole: %v, want ENOMEM that says part is not mapped", name, err)
+		}
+		if d := locked(t) - before; d != 0 {
+			mem.Unlock(b[:size/2])
+			t.Fatalf("%s failed but left %s locked", name, mem.FormatBytes(d))
+		}
+	}
+
+	f, _ := writeFile(t, ps)
+	fm, err := mem.MapFile(f, 0, size, mem.Read, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fm.Close()
+	err = fm.Lock()
+	if !errors.Is(err, unix.ENOMEM) || !strings.Contains(err.Error(), "past the end of its file") ||
+		!strings.Contains(err.Error(), "Unlock") {
+		t.Fatalf("Lock of a file mapping past EOF: %v, want ENOMEM that names the file's end and Unlock", err)
+	}
+	capEff, cerr := procfs.CapEff(0)
+	if cerr == nil && capEff&procfs.CapIPCLock != 0 && strings.Contains(err.Error(), "RLIMIT_MEMLOCK is") {
+		t.Fatalf("with CAP_IPC_LOCK the error blames the limit: %v", err)
+	}
+	if err := fm.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+	if d := locked(t) - before; d != 0 {
+		t.Fatalf("Unlock left %s locked", mem.FormatBytes(d))
+	}
+}
