@@ -82,9 +82,12 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "-h", "--help", "help":
 		if len(args) > 1 && args[0] == "help" {
-			if c := lookup(args[1]); c != nil {
-				return c.run(e, []string{"--help"})
+			c := lookup(args[1])
+			if c == nil {
+				e.errorf("help: unknown command %q; run 'vmkit' for the list", args[1])
+				return ExitUsage
 			}
+			return c.run(e, []string{"--help"})
 		}
 		usage(stdout)
 		return ExitOK

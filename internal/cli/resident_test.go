@@ -61,6 +61,7 @@ func TestUsageErrors(t *testing.T) {
 		want string
 	}{
 		"unknown command":      {[]string{"frobnicate"}, "unknown command"},
+		"help unknown command": {[]string{"help", "frobnicate"}, "unknown command"},
 		"unknown flag":         {[]string{"resident", "--frob", dir}, "unknown flag"},
 		"quiet and json":       {[]string{"resident", "-q", "--json", dir}, "-q cannot be combined"},
 		"bad range":            {[]string{"resident", "-p", "50%-10%", dir}, "ends before it starts"},
