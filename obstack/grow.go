@@ -67,6 +67,9 @@ func (o *Obstack) Blank(n int) error {
 		o.next -= uintptr(-n)
 		return nil
 	}
+	if n < 0 {
+		return &Error{Op: "Blank", Err: ErrSize, Detail: fmt.Sprintf("cannot shrink by %d: no object is growing (a negative Blank shrinks the growing object; to drop finished objects, Free them)", -n)}
+	}
 	_, err := o.reserve("Blank", n)
 	return err
 }

@@ -30,7 +30,8 @@ const (
 type Options struct {
 	// ChunkSize is the size of an ordinary chunk in bytes: 0 means
 	// DefaultChunkSize. An object that does not fit an ordinary chunk gets
-	// a chunk of its own. The default source rounds chunks up to whole pages.
+	// a chunk of its own. The default source gives chunks of exactly this
+	// size (for a larger object, what it needs), not rounded to pages.
 	ChunkSize int
 	// Alignment is the boundary every object starts on, a power of two up
 	// to MaxAlignment: 0 means DefaultAlignment, 1 packs objects.

@@ -104,6 +104,15 @@ func TestDefaults(t *testing.T) {
 	if o.Room() != 4096 || o.ObjectSize() != 0 || o.Base() != o.NextFree() || o.NextFree() == nil {
 		t.Fatalf("fresh obstack: Room %d ObjectSize %d Base %p NextFree %p", o.Room(), o.ObjectSize(), o.Base(), o.NextFree())
 	}
+	// The default source gives chunks of exactly ChunkSize, as Options says.
+	small := mustNew(t, obstack.Options{ChunkSize: 100})
+	if st := small.Stats(); st.ChunkBytes != 100 {
+		t.Fatalf("ChunkSize 100: the chunk has %d bytes", st.ChunkBytes)
+	}
+	// A negative Blank with nothing growing says why it cannot shrink.
+	if err := small.Blank(-1); !errors.Is(err, obstack.ErrSize) || !strings.Contains(err.Error(), "no object is growing") {
+		t.Fatalf("Blank(-1) with nothing growing: %v", err)
+	}
 }
 
 func TestAllocCopy(t *testing.T) {
