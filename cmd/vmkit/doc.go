@@ -124,7 +124,7 @@ visited. "method" is "cachestat" or "mincore". touch adds "touch": {"bytes",
 lock adds "lock": {"bytes", "files", "failed", "on_fault", "pid"}. These names
 are a contract: fields are added, never renamed.
 
-maps --json prints {"pid", "regions": [{"start", "end", "kind", "segment",
+maps --json prints {"pid", "command", "regions": [{"start", "end", "kind", "segment",
 "perms", "offset", "dev", "inode", "path", "size", "rss", "pss", "dirty",
 "swap", "locked", "anon_huge_pages", "vm_flags"}], "by_kind": [...], "total":
 {...}}; status --json and report --json print the figures of their text

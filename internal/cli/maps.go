@@ -3,9 +3,11 @@ package cli
 import (
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 
+	"github.com/vmkit/vmkit/internal/procfs"
 	"github.com/vmkit/vmkit/proc"
 )
 
@@ -110,10 +112,11 @@ func runMaps(e *env, args []string) int {
 	if asJSON {
 		doc := struct {
 			Pid     int          `json:"pid"`
+			Command string       `json:"command"`
 			Regions []regionJSON `json:"regions"`
 			ByKind  []kindTotal  `json:"by_kind"`
 			Total   usageJSON    `json:"total"`
-		}{Pid: shown, Regions: []regionJSON{}, ByKind: kindTotals(rs), Total: toUsageJSON(len(rs), proc.Total(rs))}
+		}{Pid: shown, Command: commandLine(pid), Regions: []regionJSON{}, ByKind: kindTotals(rs), Total: toUsageJSON(len(rs), proc.Total(rs))}
 		for i := range rs {
 			r := &rs[i]
 			doc.Regions = append(doc.Regions, regionJSON{
@@ -130,15 +133,34 @@ func runMaps(e *env, args []string) int {
 		}
 		return ExitOK
 	}
-	writeMaps(e.stdout, shown, rs)
+	writeMaps(e.stdout, shown, commandLine(pid), rs)
 	return ExitOK
+}
+
+// commandLine is what pmap prints after the pid: the command line of
+// process pid (0 for this one), or its name in brackets when it has none
+// (a kernel thread, a zombie), or "" when neither can be read.
+func commandLine(pid int) string {
+	name := "/proc/self/cmdline"
+	if pid != 0 {
+		name = "/proc/" + strconv.Itoa(pid) + "/cmdline"
+	}
+	if b, err := os.ReadFile(name); err == nil {
+		if s := strings.TrimRight(string(b), "\x00"); s != "" {
+			return strings.ReplaceAll(s, "\x00", " ")
+		}
+	}
+	if m, err := procfs.StatusFields(pid); err == nil && m["Name"] != "" {
+		return "[" + m["Name"] + "]"
+	}
+	return ""
 }
 
 // writeMaps prints the regions in the layout of pmap -x, sizes in KiB, with
 // the kind and the VmFlags added.
-func writeMaps(w io.Writer, pid int, rs []proc.Region) {
+func writeMaps(w io.Writer, pid int, command string, rs []proc.Region) {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d:\n", pid)
+	fmt.Fprintf(&b, "%d:   %s\n", pid, command)
 	fmt.Fprintf(&b, "%-16s %9s %9s %9s %9s %9s %-4s %-9s %-20s %s\n", "Address", "Kbytes", "RSS", "Dirty", "Locked", "Swap", "Mode", "Kind", "Flags", "Mapping")
 	kb := func(v int64) int64 { return v / 1024 }
 	for i := range rs {

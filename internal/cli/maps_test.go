@@ -13,7 +13,8 @@ import (
 )
 
 type mapsDoc struct {
-	Pid     int `json:"pid"`
+	Pid     int    `json:"pid"`
+	Command string `json:"command"`
 	Regions []struct {
 		Start, End, Kind, Segment, Perms, Path string
 		Size, Rss, Locked                      int64
@@ -57,8 +58,8 @@ func TestMaps(t *testing.T) {
 	pid := sleeper(t)
 	var d mapsDoc
 	decode(t, vmkit(t, "maps", "--json", strconv.Itoa(pid)), &d)
-	if d.Pid != pid || len(d.Regions) == 0 || d.Total.Regions != len(d.Regions) {
-		t.Fatalf("pid %d, %d regions, total %+v", d.Pid, len(d.Regions), d.Total)
+	if d.Pid != pid || d.Command != "sleep 60" || len(d.Regions) == 0 || d.Total.Regions != len(d.Regions) {
+		t.Fatalf("pid %d, command %q, %d regions, total %+v", d.Pid, d.Command, len(d.Regions), d.Total)
 	}
 	kinds := map[string]bool{}
 	var size int64
@@ -80,6 +81,10 @@ func TestMaps(t *testing.T) {
 	r := vmkit(t, "maps", strconv.Itoa(pid))
 	if r.code != 0 || !strings.Contains(r.stdout, "total kB") || !strings.Contains(r.stdout, "[stack]") || !strings.Contains(r.stdout, "By kind:") {
 		t.Errorf("text maps:\n%s", r.stdout)
+	}
+	// The first line names the process, as pmap's does.
+	if first, _, _ := strings.Cut(r.stdout, "\n"); first != strconv.Itoa(pid)+":   sleep 60" {
+		t.Errorf("first line %q, want the pid and the command line", first)
 	}
 	if r := vmkit(t, "maps", "999999999"); r.code != 1 || !strings.Contains(r.stderr, "999999999") {
 		t.Errorf("maps of a missing process: exit %d, %q", r.code, r.stderr)
@@ -210,7 +215,8 @@ func TestMapsOfZombie(t *testing.T) {
 			t.Errorf("%q is %s, want []", k, raw[k])
 		}
 	}
-	if r := vmkit(t, "maps", strconv.Itoa(pid)); r.code != 0 || !strings.Contains(r.stdout, "total kB") {
+	if r := vmkit(t, "maps", strconv.Itoa(pid)); r.code != 0 || !strings.Contains(r.stdout, "total kB") ||
+		!strings.HasPrefix(r.stdout, strconv.Itoa(pid)+":   [true]\n") {
 		t.Errorf("text maps of a zombie: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
