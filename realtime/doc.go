@@ -8,7 +8,8 @@
 //
 //  1. Unless told otherwise it turns transparent huge pages off for the
 //     process (PR_SET_THP_DISABLE): khugepaged collapsing locked pages into
-//     a huge page faults a section that touches them meanwhile.
+//     a huge page faults a section that touches them meanwhile. Release
+//     turns them back on.
 //  2. It locks the address space with mem.LockAll(Current|Future), which
 //     first checks that the lock can succeed and that the Future mode will
 //     not kill the Go runtime at its next heap growth (see mem.LockAll).

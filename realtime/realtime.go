@@ -69,12 +69,17 @@ var (
 	stack    = defaultStack // bytes Run grows its stack by
 	oldGC    = 0            // GC percent before Prepare, when it changed it
 	gcSet    bool
+	// thpSet is set while transparent huge pages are off because Prepare
+	// turned them off; Release turns them back on.
+	thpSet bool
 )
 
 // Prepare locks the process and reserves stack and heap, as the package
 // documentation describes. It fails without side effects when the lock
 // cannot be taken safely; the error then comes from mem.LockAll and names
-// RLIMIT_MEMLOCK and the remedies.
+// RLIMIT_MEMLOCK and the remedies. Transparent huge pages, when Prepare
+// turns them off, stay off until Release (or a failed Prepare) turns them
+// back on; children started meanwhile inherit the setting.
 func Prepare(opts Options) error {
 	if err := opts.Validate(); err != nil {
 		return err
@@ -89,14 +94,26 @@ func Prepare(opts Options) error {
 	if err := mem.CanLockAll(flags); err != nil {
 		return fmt.Errorf("realtime: Prepare: %w", err)
 	}
+	setTHP := false // this call turned THP off
 	if !opts.AllowHugePages {
-		if err := disableTHP(); err != nil {
+		off, err := thpDisabled()
+		if err != nil {
 			return fmt.Errorf("realtime: Prepare: %w", err)
+		}
+		if !off {
+			if err := setTHPDisabled(true); err != nil {
+				return fmt.Errorf("realtime: Prepare: %w", err)
+			}
+			setTHP = true
 		}
 	}
 	if err := mem.LockAll(flags); err != nil {
+		if setTHP {
+			setTHPDisabled(false)
+		}
 		return fmt.Errorf("realtime: Prepare: %w", err)
 	}
+	thpSet = thpSet || setTHP
 	reserveHeap(opts.HeapBytes)
 	stack = opts.StackBytes
 	growStack(stack)
@@ -117,8 +134,9 @@ func Prepared() bool {
 	return prepared
 }
 
-// Release undoes Prepare: it unlocks the process (ending the Future mode)
-// and restores the GC percentage.
+// Release undoes Prepare: it unlocks the process (ending the Future mode),
+// restores the GC percentage, and turns transparent huge pages back on if
+// Prepare turned them off.
 func Release() error {
 	mu.Lock()
 	defer mu.Unlock()
@@ -130,8 +148,16 @@ func Release() error {
 		gcSet = false
 	}
 	prepared = false
+	var thpErr error
+	if thpSet {
+		thpErr = setTHPDisabled(false)
+		thpSet = false
+	}
 	if err := mem.UnlockAll(); err != nil {
 		return fmt.Errorf("realtime: Release: %w", err)
+	}
+	if thpErr != nil {
+		return fmt.Errorf("realtime: Release: %w", thpErr)
 	}
 	return nil
 }

@@ -6,11 +6,26 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// disableTHP turns transparent huge pages off for the whole process, so
-// that khugepaged leaves its locked memory alone.
-func disableTHP() error {
-	if err := unix.Prctl(unix.PR_SET_THP_DISABLE, 1, 0, 0, 0); err != nil {
-		return fmt.Errorf("prctl(PR_SET_THP_DISABLE): %w", err)
+// thpDisabled reports whether transparent huge pages are off for the
+// process (prctl PR_GET_THP_DISABLE).
+func thpDisabled() (bool, error) {
+	r, err := unix.PrctlRetInt(unix.PR_GET_THP_DISABLE, 0, 0, 0, 0)
+	if err != nil {
+		return false, fmt.Errorf("prctl(PR_GET_THP_DISABLE): %w", err)
+	}
+	return r != 0, nil
+}
+
+// setTHPDisabled turns transparent huge pages off (or back on) for the
+// whole process, so that khugepaged leaves its locked memory alone. The
+// setting is inherited by children and survives exec.
+func setTHPDisabled(off bool) error {
+	v := uintptr(0)
+	if off {
+		v = 1
+	}
+	if err := unix.Prctl(unix.PR_SET_THP_DISABLE, v, 0, 0, 0); err != nil {
+		return fmt.Errorf("prctl(PR_SET_THP_DISABLE, %d): %w", v, err)
 	}
 	return nil
 }

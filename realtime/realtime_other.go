@@ -2,4 +2,6 @@
 
 package realtime
 
-func disableTHP() error { return nil }
+func thpDisabled() (bool, error) { return true, nil }
+
+func setTHPDisabled(off bool) error { return nil }
