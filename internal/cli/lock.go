@@ -145,7 +145,7 @@ func lockAndHold(e *env, wf *walkFlags, lf *lockFlags, o pagecache.Options, root
 		return status // nothing to hold
 	}
 	if !wf.quiet && !lf.daemon {
-		e.errorf("lock: holding %s in %d %s until SIGTERM or SIGINT (pid %d)", mem.FormatBytes(bytes), len(locked), plural(int64(len(locked)), "file", "files"), os.Getpid())
+		e.errorf("lock: holding %s in %d %s until SIGTERM, SIGINT or SIGHUP (pid %d)", mem.FormatBytes(bytes), len(locked), plural(int64(len(locked)), "file", "files"), os.Getpid())
 	}
 	if lf.daemon {
 		daemonReady(e, status)
@@ -183,10 +183,10 @@ func checkLockable(ts []*target) error {
 				errno = syscall.EPERM
 			}
 			return &mem.Error{Op: "mlock", Err: errno, Hint: fmt.Sprintf(
-				"the %d %s need %s locked, but RLIMIT_MEMLOCK is %s (%s locked already) and the process lacks CAP_IPC_LOCK: "+
+				"the %d %s %s locked, but RLIMIT_MEMLOCK is %s (%s locked already) and the process lacks CAP_IPC_LOCK: "+
 					"raise the limit (ulimit -l, prlimit --memlock, systemd LimitMEMLOCK=), grant CAP_IPC_LOCK "+
 					"(setcap cap_ipc_lock+ep on the binary), or lock less (-m, -i, -I, -p)",
-				len(ts), plural(int64(len(ts)), "file", "files"), mem.FormatBytes(total), limitText(lim.Soft), mem.FormatBytes(already))}
+				len(ts), plural(int64(len(ts)), "file needs", "files need"), mem.FormatBytes(total), limitText(lim.Soft), mem.FormatBytes(already))}
 		}
 	}
 	max, err := readInt("/proc/sys/vm/max_map_count")

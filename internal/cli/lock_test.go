@@ -179,6 +179,9 @@ func startLock(t *testing.T, prefix []string, args ...string) (*exec.Cmd, *strin
 	for sc.Scan() {
 		seen = append(seen, sc.Text())
 		if strings.Contains(sc.Text(), "holding") {
+			if !strings.Contains(sc.Text(), "until SIGTERM, SIGINT or SIGHUP") {
+				t.Errorf("the holding line does not name the signals that end it: %q", sc.Text())
+			}
 			go func() {
 				for sc.Scan() {
 				}
@@ -203,6 +206,12 @@ func TestLockForeground(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "Locked: 2 files") {
 		t.Errorf("summary:\n%s", out.String())
+	}
+	// Every signal the line names ends the lock, SIGHUP too.
+	cmd, _ = startLock(t, nil, dir)
+	cmd.Process.Signal(syscall.SIGHUP)
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("after SIGHUP: %v", err)
 	}
 }
 
@@ -235,7 +244,9 @@ func TestLockLimits(t *testing.T) {
 		want    []string
 	}{
 		"over the limit": {1 << 20, []string{"lock", dir},
-			[]string{"cannot allocate memory", "need 4.0 MiB", "RLIMIT_MEMLOCK is 1 MiB", "CAP_IPC_LOCK", "ulimit -l"}},
+			[]string{"cannot allocate memory", "the 2 files need 4.0 MiB", "RLIMIT_MEMLOCK is 1 MiB", "CAP_IPC_LOCK", "ulimit -l"}},
+		"one file over the limit": {1 << 20, []string{"lock", filepath.Join(dir, "f0")},
+			[]string{"the 1 file needs 4 MiB", "RLIMIT_MEMLOCK is 1 MiB"}},
 		"limit zero": {0, []string{"lock", dir},
 			[]string{"operation not permitted", "RLIMIT_MEMLOCK is 0 B", "CAP_IPC_LOCK"}},
 		"daemon over the limit": {1 << 20, []string{"lock", "-d", "-w", "-P", filepath.Join(dir, "pid"), dir},
