@@ -2,6 +2,7 @@ package realtime_test
 
 import (
 	"fmt"
+	"os"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -52,5 +53,31 @@ func TestReleaseRestoresHugePages(t *testing.T) {
 	if code != 0 || m["before"] != "0" || m["prepared"] != "1" || m["released"] != "0" || m["kept"] != "1" {
 		t.Fatalf("PR_GET_THP_DISABLE before Prepare, prepared, released, kept: %s, %s, %s, %s; want 0, 1, 0, 1 (exit %d)\n%s",
 			m["before"], m["prepared"], m["released"], m["kept"], code, out)
+	}
+}
+
+// Audit reports every kernel.numa_balancing mode that unmaps pages to
+// sample them: 1 (NUMA placement), 2 (memory tiering) and 3 (both), not only
+// 1; and compaction of locked pages whenever it is allowed.
+func TestAuditNUMABalancingModes(t *testing.T) {
+	const numa = "/proc/sys/kernel/numa_balancing"
+	for v, want := range map[string]bool{"0": false, "1": true, "2": true, "3": true} {
+		fs := map[string]string{numa: v + "\n", "/proc/sys/vm/compact_unevictable_allowed": "0\n"}
+		found := false
+		for _, f := range realtime.AuditWith(func(path string) ([]byte, error) {
+			if s, ok := fs[path]; ok {
+				return []byte(s), nil
+			}
+			return nil, os.ErrNotExist
+		}) {
+			if f.Setting == numa {
+				found = true
+			} else {
+				t.Errorf("numa_balancing %s: unexpected finding %v", v, f)
+			}
+		}
+		if found != want {
+			t.Errorf("numa_balancing = %s: reported %v, want %v", v, found, want)
+		}
 	}
 }
