@@ -73,7 +73,8 @@ resident/total. --pages lists the resident page ranges of every file.
 touch reads every page of the files (16 MiB chunks, 8 readers, pread), then
 prints the throughput and the residency after. evict writes dirty pages back
 when there are any, drops the files with POSIX_FADV_DONTNEED and prints the
-residency actually left: pages locked or mapped by another process stay.
+residency actually left: pages locked or mapped by another process stay, as
+do those of files on tmpfs or ramfs, which have no other copy.
 
 # lock
 

@@ -364,7 +364,7 @@ func writeSummary(w io.Writer, s summary) {
 	case s.Evict != nil:
 		line("Evicted", fmt.Sprintf("%d pages (%s)", s.Evict.Evicted, mem.FormatBytes(s.Evict.Evicted*ps)))
 		if s.Resident != nil && *s.Resident > 0 {
-			line("Stayed", fmt.Sprintf("%d pages: locked or mapped by a process, or dirty", *s.Resident))
+			line("Stayed", fmt.Sprintf("%d pages: locked or mapped by a process, dirty, or on tmpfs or ramfs (which cannot drop them)", *s.Resident))
 		}
 	}
 	if s.Touch != nil {

@@ -470,6 +470,11 @@ func TestLargeSparseAndTmpfs(t *testing.T) {
 	if r := got.Files[0].Resident; r == nil || *r != 11 || want[sp] != 11 {
 		t.Errorf("tmpfs file: vmkit %v, fincore %d, want 11", r, want[sp])
 	}
+	// A tmpfs file's pages cannot be evicted, and the summary says why
+	// they stayed: no process holds them.
+	if r := vmkit(t, "evict", sp); r.code != 0 || !strings.Contains(r.stdout, "Stayed: 11 pages") || !strings.Contains(r.stdout, "tmpfs") {
+		t.Errorf("evict of a tmpfs file: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
 }
 
 // TestFileChangingSize: a file grown and shrunk while it is scanned.
