@@ -76,10 +76,11 @@
 // PurgeOnSignal installs one for SIGINT and SIGTERM when called.
 //
 // An Enclave is a secret encrypted at rest (XChaCha20-Poly1305) in ordinary
-// memory. Its key is one per process, a standalone sealed buffer opened only
-// while Seal or Open runs; it is locked, except for a second key that a Seal
-// in the degraded mode makes when no key can be locked, which seals only
-// buffers that allow unlocked memory. Enclaves cost no locked memory: keep
+// memory. Its key is one per process, a standalone sealed buffer (in
+// memfd_secret memory where the kernel offers it) opened only while Seal or
+// Open runs. The key is locked; only when a Seal in the degraded mode cannot
+// lock one does it make a second, unlocked key, which seals no buffer but
+// those that allow unlocked memory. Enclaves cost no locked memory: keep
 // many secrets sealed and open the one in use.
 //
 // # States

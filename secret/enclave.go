@@ -15,7 +15,8 @@ import (
 // An Enclave is a secret encrypted at rest with XChaCha20-Poly1305. The
 // ciphertext lives in ordinary memory and costs no locked memory; the key is
 // one per process, 32 random bytes in a standalone, locked, sealed
-// (NoAccess) buffer, opened only for the duration of a Seal or an Open. (A
+// (NoAccess) buffer, backed by memfd_secret(2) where the kernel offers it,
+// opened only for the duration of a Seal or an Open. (A
 // Seal of a buffer made with Options.AllowUnlocked, when no key can be
 // locked, makes a second, unlocked key that serves only such buffers.) Each
 // Seal draws a random 24-byte nonce, so there is no practical limit on the
@@ -63,7 +64,9 @@ func sealKey(o Options) (*Buffer, uint64, error) {
 	if k := &key.keys[1]; o.AllowUnlocked && k.buf != nil && k.buf.Len() != 0 {
 		return k.buf, k.gen, nil
 	}
-	b, err := Options{Standalone: true, AllowUnlocked: o.AllowUnlocked}.NewRandom(chacha20poly1305.KeySize)
+	// In memfd_secret memory where the kernel offers it: out of reach of
+	// /proc/PID/mem and ptrace, as a MemfdSecret buffer sealed with it is.
+	b, err := Options{Backing: PreferMemfdSecret, AllowUnlocked: o.AllowUnlocked}.NewRandom(chacha20poly1305.KeySize)
 	if err != nil {
 		return nil, 0, err
 	}

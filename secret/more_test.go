@@ -283,3 +283,43 @@ func TestPurgeOnSignal(t *testing.T) {
 		})
 	}
 }
+
+// The enclave key lives in memfd_secret memory where the kernel offers it,
+// so that sealing a MemfdSecret buffer does not leave its contents within
+// reach of /proc/PID/mem through an anonymous key.
+func TestEnclaveKeyInSecretMemory(t *testing.T) {
+	if err := secret.MemfdSecretAvailable(); err != nil {
+		t.Skip(err)
+	}
+	must(t, secret.Purge())
+	secretmem := func() []vma {
+		var out []vma
+		for _, v := range smaps(t) {
+			if strings.Contains(v.path, "secretmem") {
+				out = append(out, v)
+			}
+		}
+		return out
+	}
+	before := len(secretmem())
+	b, err := secret.Options{Backing: secret.MemfdSecret}.NewFrom([]byte("only in secret memory"))
+	must(t, err)
+	e, err := secret.Seal(b) // b's mapping goes; the key's comes
+	must(t, err)
+	keys := secretmem()
+	if len(keys) != before+1 {
+		t.Fatalf("after Seal of a memfd_secret buffer, %d secretmem mappings, want %d: the key is not in secret memory", len(keys), before+1)
+	}
+	f, err := os.Open("/proc/self/mem")
+	must(t, err)
+	defer f.Close()
+	if _, err := f.ReadAt(make([]byte, 32), int64(keys[len(keys)-1].start)); err == nil {
+		t.Fatal("the key could be read through /proc/self/mem")
+	}
+	o, err := e.Open()
+	must(t, err)
+	if string(o.Bytes()) != "only in secret memory" {
+		t.Fatalf("Open: %q", o.Bytes())
+	}
+	must(t, secret.Purge())
+}

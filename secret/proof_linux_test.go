@@ -812,10 +812,11 @@ func init() {
 			say("err", err)
 			return 1
 		}
-		// The key is a sealed standalone page: ---p and dd; lo when locked.
+		// The key is a sealed standalone page: ---p (---s from
+		// memfd_secret) and dd; lo when locked.
 		locked := false
 		for _, v := range smaps(nopTB{}) {
-			if v.perms == "---p" && v.has("dd", "lo") {
+			if strings.HasPrefix(v.perms, "---") && v.has("dd", "lo") {
 				locked = true
 			}
 		}
