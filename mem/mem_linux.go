@@ -357,7 +357,9 @@ func lockHint(err error, size int64) string {
 // that holds a byte of b changes: the start is rounded down and the end up to
 // page boundaries, as the kernel requires. b must lie in memory mapped with
 // Map or MapFile, or otherwise obtained from mmap: changing the protection of
-// Go heap memory will crash the garbage collector.
+// Go heap memory will crash the garbage collector. A range with a hole in it
+// is refused with nothing changed (mprotect itself would change the part
+// before the hole).
 func Protect(b []byte, p Prot) error {
 	if len(b) == 0 {
 		return nil
@@ -366,6 +368,13 @@ func Protect(b []byte, p Prot) error {
 		return err
 	}
 	ptr := unsafe.Pointer(unsafe.SliceData(b))
+	// Linux changes the mappings before a hole and then fails: refuse a
+	// range with a hole before changing anything (see lockRange).
+	if err := sys.Msync(ptr, uintptr(len(b)), unix.MS_ASYNC); errors.Is(err, unix.ENOMEM) {
+		e := rangeErr("mprotect", ptr, uintptr(len(b)), err)
+		e.Hint = "part of the range is not mapped; no protection was changed"
+		return e
+	}
 	if err := sys.Mprotect(ptr, uintptr(len(b)), int(p)); err != nil {
 		e := rangeErr("mprotect", ptr, uintptr(len(b)), err)
 		if errors.Is(err, unix.ENOMEM) {

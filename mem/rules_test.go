@@ -526,7 +526,8 @@ func TestSetLockLimitUnprivileged(t *testing.T) {
 	}
 }
 
-// Rule 8: a Lock that fails has locked nothing, and its error says why.
+// Rule 8: a Lock (or Protect) that fails has changed nothing, and its error
+// says why.
 // Linux locks the mappings before a hole and then fails, so Lock refuses a
 // range with a hole before calling it; a file mapping that reaches past the
 // end of its file is locked but cannot be faulted in, and the error says
@@ -549,6 +550,15 @@ func TestRuleFailedLockLocksNothing(t *testing.T) {
 			mem.Unlock(b[:size/2])
 			t.Fatalf("%s failed but left %s locked", name, mem.FormatBytes(d))
 		}
+	}
+
+	// mprotect likewise changes the part before a hole: Protect refuses
+	// the range whole, and the memory stays writable.
+	if err := mem.Protect(b, mem.Read); !errors.Is(err, unix.ENOMEM) || !strings.Contains(err.Error(), "not mapped") {
+		t.Fatalf("Protect of a range with a hole: %v, want ENOMEM that says part is not mapped", err)
+	}
+	if err := mem.Try(func() { b[0] = 1 }); err != nil {
+		t.Fatalf("a failed Protect made the part before the hole read-only: %v", err)
 	}
 
 	f, _ := writeFile(t, ps)
