@@ -118,7 +118,8 @@ func initState(st *cacheState, arena int) {
 //
 // A Cache must not be used by two goroutines at once. Close gives its blocks
 // back; a Cache that is dropped without Close gives them back when the
-// garbage collector finds it unreachable.
+// garbage collector finds it unreachable. Make one with Heap.NewCache or
+// NewCache: the zero Cache is not usable, and its methods panic.
 type Cache struct {
 	h       *Heap
 	st      *cacheState
@@ -139,6 +140,9 @@ type Cache struct {
 // NewCache returns a new Cache in front of h.
 func (h *Heap) NewCache() *Cache {
 	c := &Cache{h: h, st: &closedState}
+	if h.check(nil) != nil {
+		return c // nil, zero or closed: every call reports why
+	}
 	st, err := h.newCacheState()
 	if err != nil {
 		return c // a closed cache: every call reports the error

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"unsafe"
@@ -235,5 +236,49 @@ func TestMoreProcsThanCaches(t *testing.T) {
 	mustCheck(t, h)
 	if s := h.Info(); s.Uordblks != 0 {
 		t.Fatalf("%d bytes in use after every block was freed", s.Uordblks)
+	}
+}
+
+// A nil *Heap and the zero Heap are refused with an error that says to use
+// NewHeap, by every method that returns an error; none of them may crash
+// the process or leave a lock held. A nil *Heap's Malloc used to fault with
+// the goroutine pinned to its P, which the runtime cannot turn into a panic:
+// the process died with "unexpected signal during runtime execution". The
+// zero Heap's NewCache panicked (integer divide by zero) with the heap's
+// mutex held, so that its Close then hung.
+func TestNilAndZeroHeap(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		h    *malloc.Heap
+	}{{"nil", nil}, {"zero", new(malloc.Heap)}} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := tc.h
+			calls := map[string]func() error{
+				"Malloc":        func() error { _, err := h.Malloc(10); return err },
+				"Malloc(large)": func() error { _, err := h.Malloc(1 << 20); return err },
+				"Calloc":        func() error { _, err := h.Calloc(2, 8); return err },
+				"Realloc":       func() error { _, err := h.Realloc(nil, 10); return err },
+				"AlignedAlloc":  func() error { _, err := h.AlignedAlloc(64, 10); return err },
+				"UnsafeMalloc":  func() error { _, err := h.UnsafeMalloc(10); return err },
+				"Free":          func() error { return h.Free(make([]byte, 16)) },
+				"Opt":           func() error { return h.Opt(malloc.M_TOP_PAD, 0) },
+				"Check":         func() error { return h.Check() },
+				"WriteInfo":     func() error { return h.WriteInfo(&bytes.Buffer{}) },
+				"NewCache":      func() error { _, err := h.NewCache().Malloc(10); return err },
+				"Close":         func() error { return h.Close() },
+			}
+			if tc.name == "nil" {
+				calls["WriteLeaks"] = func() error { return h.WriteLeaks(&bytes.Buffer{}) }
+				calls["WriteProfile"] = func() error { return h.WriteProfile(&bytes.Buffer{}) }
+			}
+			for name, call := range calls {
+				if err := call(); err == nil || !strings.Contains(err.Error(), "NewHeap") {
+					t.Errorf("%s on a %s heap: %v, want an error that says to use NewHeap", name, tc.name, err)
+				}
+			}
+			if h.UsableSize(make([]byte, 16)) != 0 || h.Trim(0) || h.Info() != (malloc.Stats{}) {
+				t.Error("a heap that NewHeap did not make reports memory")
+			}
+		})
 	}
 }

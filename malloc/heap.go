@@ -484,9 +484,13 @@ func alignedClass(size, align int) uint8 {
 func (h *Heap) Malloc(size int) ([]byte, error) {
 	if uint(size) <= maxSmall {
 		cl := sizeClass(size)
+		var shards []*cacheState // read before the pin: a fault while pinned would be fatal
+		if h != nil {
+			shards = h.shards
+		}
 		pid := procPin()
-		if uint(pid) < uint(len(h.shards)) {
-			sh := h.shards[pid]
+		if uint(pid) < uint(len(shards)) {
+			sh := shards[pid]
 			bn := &sh.bins[cl&classMask]
 			if n := bn.n; n > 0 && sh.mode == 0 {
 				n--
@@ -508,9 +512,13 @@ func (h *Heap) Malloc(size int) ([]byte, error) {
 func (h *Heap) Free(b []byte) error {
 	p := addrOf(b)
 	if p&15 == 0 {
+		var shards []*cacheState // read before the pin: a fault while pinned would be fatal
+		if h != nil {
+			shards = h.shards
+		}
 		pid := procPin()
-		if uint(pid) < uint(len(h.shards)) {
-			sh := h.shards[pid]
+		if uint(pid) < uint(len(shards)) {
+			sh := shards[pid]
 			g := granule(p - sh.rbase)
 			if g >= sh.rgran {
 				if g := granule(p - sh.fbase); g < sh.fgran {
@@ -609,12 +617,20 @@ func (sh *cacheState) remember(h *Heap, p uintptr) uintptr {
 }
 
 // check reports why the heap (or cache c) cannot serve a request.
+var (
+	errNilHeap  = errors.New("malloc: nil *Heap: make one with NewHeap")
+	errZeroHeap = errors.New("malloc: the zero Heap is not usable: make one with NewHeap")
+)
+
 func (h *Heap) check(c *Cache) error {
 	if h == nil {
-		return errors.New("malloc: nil *Heap: use NewHeap")
+		return errNilHeap
 	}
 	if h.err != nil {
 		return h.err
+	}
+	if h.regionSize == 0 {
+		return errZeroHeap
 	}
 	if h.mode.Load()&modeClosed != 0 || (c != nil && c.st == &closedState) {
 		return ErrClosed
@@ -1312,9 +1328,13 @@ func (h *Heap) PValloc(size int) ([]byte, error) { return h.pvalloc(size, nil) }
 func (h *Heap) UnsafeMalloc(size int) (unsafe.Pointer, error) {
 	if uint(size) <= maxSmall {
 		cl := sizeClass(size)
+		var shards []*cacheState // read before the pin: a fault while pinned would be fatal
+		if h != nil {
+			shards = h.shards
+		}
 		pid := procPin()
-		if uint(pid) < uint(len(h.shards)) {
-			sh := h.shards[pid]
+		if uint(pid) < uint(len(shards)) {
+			sh := shards[pid]
 			bn := &sh.bins[cl&classMask]
 			if n := bn.n; n > 0 && sh.mode == 0 {
 				n--
@@ -1342,9 +1362,13 @@ func (h *Heap) UnsafeMalloc(size int) (unsafe.Pointer, error) {
 //go:nosplit
 func (h *Heap) UnsafeFree(p unsafe.Pointer) error {
 	a := uintptr(p)
+	var shards []*cacheState // read before the pin: a fault while pinned would be fatal
+	if h != nil {
+		shards = h.shards
+	}
 	pid := procPin()
-	if uint(pid) < uint(len(h.shards)) {
-		sh := h.shards[pid]
+	if uint(pid) < uint(len(shards)) {
+		sh := shards[pid]
 		if g := granule(a - sh.rbase); g < sh.rgran && sh.mode == 0 {
 			st := sh.rstate + g
 			cl := *(*uint8)(ptr(sh.rpcls + g>>(pageShift-4)))
@@ -1371,6 +1395,12 @@ func (h *Heap) UnsafeFree(p unsafe.Pointer) error {
 func (h *Heap) Close() error {
 	if h == defaultHeap {
 		return errors.New("malloc: the default heap cannot be closed")
+	}
+	if h == nil {
+		return errNilHeap
+	}
+	if h.regionSize == 0 && h.err == nil {
+		return errZeroHeap
 	}
 	h.mu.Lock()
 	if h.closed {

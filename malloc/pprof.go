@@ -31,6 +31,9 @@ import (
 //		malloc.WriteProfile(w)
 //	})
 func (h *Heap) WriteProfile(w io.Writer) error {
+	if h == nil {
+		return errNilHeap
+	}
 	type group struct {
 		stack          []uintptr
 		objects, bytes float64

@@ -56,6 +56,9 @@ type profiler struct {
 // "vmkit/malloc" profile; 0 stops sampling (blocks sampled so far stay in
 // the profile until freed).
 func (h *Heap) SetProfileRate(rate int) {
+	if h == nil {
+		panic(errNilHeap)
+	}
 	if rate < 0 {
 		rate = 0
 	}
@@ -133,6 +136,9 @@ func (pr *profiler) forget(h *Heap, p uintptr) {
 // (with defer) or of a test. It needs profiling on (Options.ProfileRate,
 // SetProfileRate or VMKIT_MALLOC_PROFILE_RATE).
 func (h *Heap) WriteLeaks(w io.Writer) error {
+	if h == nil {
+		return errNilHeap
+	}
 	h.prof.mu.Lock()
 	type group struct {
 		stack          []uintptr

@@ -47,6 +47,9 @@ type Hooks struct {
 // SetHooks installs hooks (nil removes them). While hooks are installed
 // every call takes the slow path.
 func (h *Heap) SetHooks(hooks *Hooks) {
+	if h == nil {
+		panic(errNilHeap)
+	}
 	if hooks != nil && hooks.Malloc == nil && hooks.Realloc == nil && hooks.Free == nil && hooks.Memalign == nil {
 		hooks = nil
 	}

@@ -147,6 +147,9 @@ func (h *Heap) WriteStats(w io.Writer) {
 	var midBytes int64
 	if h.check(nil) == nil {
 		_, midBytes = h.cachedCounts(&cached)
+	} else if h == nil {
+		fmt.Fprintln(w, errNilHeap)
+		return
 	}
 	var sys, used int64
 	for i, a := range h.allArenas() {
