@@ -12,8 +12,9 @@
 //
 //   - A POSIX segment (Open) is a file Dir/NAME on tmpfs, found by name,
 //     living until Unlink and the last close and unmap. Open follows
-//     shm_open(3): "/NAME" with one optional leading slash and no other,
-//     Create, Exclusive, ReadOnly, Truncate.
+//     shm_open(3): "/NAME", whose leading slashes are optional (glibc
+//     drops them all), with no other slash; Create, Exclusive, ReadOnly,
+//     Truncate.
 //   - An anonymous segment (Anonymous) is a memfd (memfd_create(2)) with no
 //     name in any directory: only a process holding its file reaches it,
 //     which a parent gives to a child with exec.Cmd.ExtraFiles (FromFile on

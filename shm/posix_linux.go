@@ -14,8 +14,9 @@ import (
 )
 
 // Open opens the POSIX shared memory segment name, as shm_open(3) does: the
-// file Dir/NAME on tmpfs, where name is "/NAME" (the leading slash is
-// optional; no other slash is allowed).
+// file Dir/NAME on tmpfs, where name is "/NAME" (leading slashes are
+// optional and dropped, as glibc does, so "NAME" and "//NAME" name the same
+// segment; no other slash is allowed).
 //
 // With Create a missing segment is made with permission perm (less the
 // umask); with Create|Exclusive an existing one is an error matching
