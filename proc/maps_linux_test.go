@@ -6,11 +6,13 @@ package proc_test
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -337,6 +339,36 @@ func TestRollup(t *testing.T) {
 	if u.PssAnon+u.PssFile+u.PssShmem != u.Pss {
 		// The kernel sums them from the same pages in the same pass.
 		t.Errorf("PssAnon+PssFile+PssShmem = %d, Pss = %d", u.PssAnon+u.PssFile+u.PssShmem, u.Pss)
+	}
+}
+
+// TestRollupNoAddressSpace reads a zombie child, whose address space is
+// gone: Maps gives no regions, and Rollup zero counters, not the "no such
+// process" error that the kernel gives for its smaps_rollup.
+func TestRollupNoAddressSpace(t *testing.T) {
+	cmd := exec.Command("true")
+	if err := cmd.Start(); err != nil {
+		t.Skip(err)
+	}
+	defer cmd.Wait()
+	pid := cmd.Process.Pid
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		st, err := proc.StatOf(pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.State == 'Z' {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("child %d did not exit: state %c", pid, st.State)
+		}
+	}
+	if rs, err := proc.Maps(pid); err != nil || len(rs) != 0 {
+		t.Fatalf("Maps of a zombie: %d regions, %v", len(rs), err)
+	}
+	if u, err := proc.Rollup(pid); err != nil || u != (proc.Usage{}) {
+		t.Fatalf("Rollup of a zombie: %+v, %v; want zero counters", u, err)
 	}
 }
 

@@ -68,9 +68,16 @@ func Maps(pid int) ([]Region, error) {
 // Rollup returns the counters of the whole address space of process pid (0
 // for the caller) from /proc/PID/smaps_rollup, which the kernel sums in one
 // pass, far cheaper than Total(Maps(pid)). Its Size is zero: smaps_rollup
-// does not print one; Status(pid).VmSize is the virtual size.
+// does not print one; Status(pid).VmSize is the virtual size. A process
+// without an address space (a kernel thread, or a zombie not yet reaped)
+// has zero counters, as Maps gives it no regions.
 func Rollup(pid int) (Usage, error) {
 	rs, err := readSmaps(pid, "smaps_rollup")
+	if errors.Is(err, unix.ESRCH) {
+		// The kernel refuses to open smaps_rollup of a live task that has
+		// no mm; a pid that does not exist gives ENOENT instead.
+		return Usage{}, nil
+	}
 	if err != nil {
 		return Usage{}, err
 	}
