@@ -69,14 +69,47 @@ func init() {
 // Main runs vmkit with args, the command line without the program name, and
 // returns the exit status. It never calls os.Exit.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
+	out := &errWriter{w: stdout}
+	e := &env{stdin: stdin, stdout: out, stderr: stderr}
+	code := run(e, args)
+	if out.err != nil {
+		// Output that did not arrive (a full disk, a closed pipe) is a
+		// failure, however the command went otherwise.
+		e.errorf("write output: %v", out.err)
+		if code == ExitOK {
+			code = ExitError
+		}
+	}
+	return code
+}
+
+// errWriter keeps the first error of the writes to w and fails every later
+// write with it.
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (w *errWriter) Write(b []byte) (int, error) {
+	if w.err != nil {
+		return 0, w.err
+	}
+	n, err := w.w.Write(b)
+	if err != nil {
+		w.err = err
+	}
+	return n, err
+}
+
+// run dispatches the command line to its command.
+func run(e *env, args []string) int {
 	if os.Getenv(daemonEnv) != "" {
 		if code := becomeDaemon(e, args); code >= 0 {
 			return code
 		}
 	}
 	if len(args) == 0 {
-		usage(stdout)
+		usage(e.stdout)
 		return ExitOK
 	}
 	switch args[0] {
@@ -89,7 +122,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			}
 			return c.run(e, []string{"--help"})
 		}
-		usage(stdout)
+		usage(e.stdout)
 		return ExitOK
 	}
 	c := lookup(args[0])

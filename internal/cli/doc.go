@@ -38,5 +38,6 @@
 //
 // Errors about single paths are printed as they happen and counted; the
 // exit status is 1 when any happened. Command-line mistakes are one line on
-// stderr and exit status 2.
+// stderr and exit status 2. Main watches every write to stdout: output that
+// did not arrive (a full disk) is reported once and makes the status 1.
 package cli

@@ -128,8 +128,7 @@ func runMaps(e *env, args []string) int {
 			})
 		}
 		if err := writeJSONValue(e.stdout, doc); err != nil {
-			e.errorf("maps: write: %v", err)
-			return ExitError
+			return ExitError // Main reports the write error
 		}
 		return ExitOK
 	}

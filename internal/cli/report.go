@@ -134,8 +134,7 @@ func runReport(e *env, args []string) int {
 	rep.Segments = kindTotals(rs)
 	if asJSON {
 		if err := writeJSONValue(e.stdout, rep); err != nil {
-			e.errorf("report: write: %v", err)
-			return ExitError
+			return ExitError // Main reports the write error
 		}
 		return status
 	}

@@ -53,8 +53,7 @@ func finish(e *env, wf *walkFlags, c *collector, s summary, pages bool) int {
 	case wf.quiet:
 	case wf.json:
 		if err := writeJSON(e.stdout, document{Files: c.sorted(), Summary: s}); err != nil {
-			e.errorf("%s: write: %v", wf.cmd, err)
-			return ExitError
+			return ExitError // Main reports the write error
 		}
 	default:
 		if wf.verbose || pages {

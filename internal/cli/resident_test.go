@@ -642,3 +642,39 @@ func TestEvictWhenTheKernelHides(t *testing.T) {
 		t.Errorf("evict of a file whose residency is hidden:\n%s", r.stdout)
 	}
 }
+
+// TestOutputWriteErrors: output that cannot be written (a full disk) is an
+// error on stderr and exit status 1, for text as for JSON.
+func TestOutputWriteErrors(t *testing.T) {
+	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+	if err != nil {
+		t.Skip(err)
+	}
+	defer full.Close()
+	dir := tempDir(t)
+	writeFile(t, filepath.Join(dir, "f"), ps)
+	tests := map[string][]string{
+		"help":          nil,
+		"resident":      {"resident", dir},
+		"resident json": {"resident", "--json", dir},
+		"evict":         {"evict", dir},
+		"maps":          {"maps"},
+		"status":        {"status"},
+		"report":        {"report"},
+	}
+	for name, args := range tests {
+		t.Run(name, func(t *testing.T) {
+			cmd := exec.Command(vmkitBin, args...)
+			cmd.Stdout = full
+			var errb strings.Builder
+			cmd.Stderr = &errb
+			err := cmd.Run()
+			if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+				t.Errorf("exit %v, want status 1", err)
+			}
+			if !strings.Contains(errb.String(), "no space left on device") || strings.Count(errb.String(), "\n") != 1 {
+				t.Errorf("stderr %q, want one line with the write error", errb.String())
+			}
+		})
+	}
+}

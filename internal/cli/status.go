@@ -82,8 +82,7 @@ func runStatus(e *env, args []string) int {
 		VmSwap: st.VmSwap, MinorFaults: faults.Minor, MajorFaults: faults.Major, Memlock: lim, Machine: machine()}
 	if asJSON {
 		if err := writeJSONValue(e.stdout, s); err != nil {
-			e.errorf("status: write: %v", err)
-			return ExitError
+			return ExitError // Main reports the write error
 		}
 		return ExitOK
 	}
