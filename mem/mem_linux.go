@@ -232,9 +232,11 @@ func MapFile(f *os.File, offset int64, length int, prot Prot, flags Flags) (*Map
 		// A file of huge pages maps, unmaps and remaps in whole huge pages
 		// only: align the offset and the size to them.
 		var fs unix.Statfs_t
-		if unix.Fstatfs(fd, &fs) == nil && uint32(fs.Type) == uint32(unix.HUGETLBFS_MAGIC) &&
-			fs.Bsize > int64(pageSize) && fs.Bsize&(fs.Bsize-1) == 0 {
-			page = uintptr(fs.Bsize)
+		err := unix.Fstatfs(fd, &fs)
+		// Bsize is int64, or uint32 (s390x), or int32 (32-bit systems).
+		if bsize := int64(fs.Bsize); err == nil && uint32(fs.Type) == uint32(unix.HUGETLBFS_MAGIC) &&
+			bsize > int64(pageSize) && bsize&(bsize-1) == 0 {
+			page = uintptr(bsize)
 		}
 		head = uintptr(offset) & (page - 1)
 		size = head + uintptr(length)
