@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -43,7 +44,7 @@ func classifyFault(addr uintptr) *Fault {
 	switch {
 	case f.Prot == None:
 		f.Reason = "page is inaccessible (PROT_NONE)"
-	case strings.HasPrefix(r.Path, "/") && pastEOF(r.Path, uint64(r.Offset)+uint64(addr-r.Start)):
+	case strings.HasPrefix(r.Path, "/") && pastEOF(r, uint64(r.Offset)+uint64(addr-r.Start)):
 		f.Signal = syscall.SIGBUS
 		f.Reason = "page lies past the end of the mapped file"
 	case f.Prot&Write == 0:
@@ -58,11 +59,26 @@ func classifyFault(addr uintptr) *Fault {
 }
 
 // pastEOF reports whether a file offset lies in a page wholly past the end of
-// the file at path; a file that cannot be examined does not count.
-func pastEOF(path string, off uint64) bool {
-	st, err := os.Stat(path)
-	if err != nil || !st.Mode().IsRegular() {
-		return false
+// the file that region r maps; a file that cannot be examined does not
+// count. The file is looked up by its path when that still names the same
+// inode, else through /proc/self/map_files, which reaches a file that was
+// deleted or renamed (and memfds and shared memory) but needs
+// CAP_SYS_ADMIN.
+func pastEOF(r proc.Region, off uint64) bool {
+	size := int64(-1)
+	if !r.Deleted {
+		if st, err := os.Stat(r.Path); err == nil && st.Mode().IsRegular() {
+			if sys, ok := st.Sys().(*syscall.Stat_t); ok && uint64(sys.Ino) == r.Inode {
+				size = st.Size()
+			}
+		}
 	}
-	return off >= uint64(roundUp(uintptr(st.Size())))
+	if size < 0 {
+		st, err := os.Stat("/proc/self/map_files/" + strconv.FormatUint(uint64(r.Start), 16) + "-" + strconv.FormatUint(uint64(r.End), 16))
+		if err != nil || !st.Mode().IsRegular() {
+			return false
+		}
+		size = st.Size()
+	}
+	return off >= uint64(roundUp(uintptr(size)))
 }

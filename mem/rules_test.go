@@ -383,6 +383,34 @@ func TestRuleReadPastEOF(t *testing.T) {
 	}
 }
 
+// Rule 10b: the fault is told past the end of the file also when the file
+// was deleted (as a database deletes a file it still maps): the mapping's
+// path then names nothing, and only /proc/self/map_files reaches the file.
+// A read-only mapping must not be reported as a write to a read-only page.
+func TestRuleReadPastEOFDeletedFile(t *testing.T) {
+	f, _ := writeFile(t, 4*ps)
+	m, err := mem.MapFile(f, 0, 0, mem.Read, mem.Shared)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if err := os.Remove(f.Name()); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(int64(ps)); err != nil {
+		t.Fatal(err)
+	}
+	_, err = m.ReadAt(make([]byte, 4*ps), 0)
+	var fl *mem.Fault
+	if !errors.As(err, &fl) {
+		t.Fatalf("ReadAt over a deleted, truncated file: %v", err)
+	}
+	const capSysAdmin = 1 << 21 // which /proc/self/map_files needs
+	if capEff, cerr := procfs.CapEff(0); cerr == nil && capEff&capSysAdmin != 0 && (fl.Signal != syscall.SIGBUS || !strings.Contains(err.Error(), "past the end")) {
+		t.Fatalf("fault over a deleted, truncated file: %v; want SIGBUS past the end of the file", err)
+	}
+}
+
 // Rule 11: Sbrk grows the program break; the memory is usable and shows as
 // [heap]; shrinking works.
 func TestRuleProgramBreak(t *testing.T) {
