@@ -11,6 +11,10 @@
 // own memory and statistics; a Cache is a lock-free front end to a heap for
 // one goroutine at a time. Heap and Cache have the same methods.
 //
+// It works on 64-bit Linux. On 32-bit systems, whose address space its
+// 64 MiB regions and int size arithmetic do not fit, and on other systems,
+// the package builds and every call fails with ErrNotSupported.
+//
 // # The structures
 //
 // The seed's vocabulary is kept: arenas hold heaps, heaps hold chunks. Here a

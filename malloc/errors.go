@@ -32,7 +32,7 @@ var (
 	// ErrPointerType: New, MakeSlice and friends refuse types that hold Go
 	// pointers, because the garbage collector does not scan this memory.
 	ErrPointerType = errors.New("malloc: type holds Go pointers")
-	// ErrNotSupported: the system is not Linux.
+	// ErrNotSupported: the system is not Linux, or not a 64-bit one.
 	ErrNotSupported = errors.New("malloc: not supported on this system")
 )
 

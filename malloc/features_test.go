@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/xml"
 	"errors"
+	"fmt"
+	"math"
 	"os"
 	"runtime"
 	"runtime/pprof"
@@ -583,10 +585,10 @@ func TestErrorMessages(t *testing.T) {
 	}{
 		{"negative size", func() error { _, err := h.Malloc(-1); return err },
 			[]error{malloc.ErrInvalidArgument, syscall.EINVAL}, []string{"malloc(-1)", "negative size", "invalid argument"}},
-		{"huge size", func() error { _, err := h.Malloc(1 << 62); return err },
-			[]error{malloc.ErrNoMemory, syscall.ENOMEM}, []string{"malloc(4611686018427387904)", "bytes a block may have", "out of memory"}},
-		{"calloc overflow", func() error { _, err := h.Calloc(1<<40, 1<<40); return err },
-			[]error{malloc.ErrNoMemory}, []string{"calloc(1099511627776, 1099511627776)", "overflows"}},
+		{"huge size", func() error { _, err := h.Malloc(math.MaxInt); return err },
+			[]error{malloc.ErrNoMemory, syscall.ENOMEM}, []string{fmt.Sprintf("malloc(%d)", math.MaxInt), "bytes a block may have", "out of memory"}},
+		{"calloc overflow", func() error { _, err := h.Calloc(math.MaxInt/2, 3); return err },
+			[]error{malloc.ErrNoMemory}, []string{fmt.Sprintf("calloc(%d, 3)", math.MaxInt/2), "overflows"}},
 		{"alignment", func() error { _, err := h.AlignedAlloc(3, 10); return err },
 			[]error{malloc.ErrInvalidArgument}, []string{"aligned_alloc", "alignment 3 is not a power of two"}},
 		{"Go memory", func() error { return h.Free(goMem) },

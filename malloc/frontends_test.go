@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"runtime"
 	"strings"
@@ -89,7 +90,7 @@ func TestEveryFrontEnd(t *testing.T) {
 			if err != nil || len(r) != 1000 || !hasPattern(r[:100], 3) {
 				t.Fatalf("ReallocArray(100, 10): len %d, %v", len(r), err)
 			}
-			if _, err := f.ReallocArray(r, 1<<40, 1<<40); !errors.Is(err, malloc.ErrNoMemory) {
+			if _, err := f.ReallocArray(r, math.MaxInt/2, 3); !errors.Is(err, malloc.ErrNoMemory) {
 				t.Fatalf("ReallocArray overflowing: %v", err)
 			}
 			live = append(live, r)

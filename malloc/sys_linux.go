@@ -2,11 +2,23 @@ package malloc
 
 import (
 	"errors"
+	"fmt"
+	"runtime"
+	"strconv"
 
 	"github.com/vmkit/vmkit/mem"
 )
 
-func supported() error { return nil }
+// supported reports whether the allocator can work here: it needs a 64-bit
+// address space (regions of 64 MiB, a table of 4 MiB segments and size
+// arithmetic in int), which 32-bit systems do not give. Every call on a heap
+// then fails with ErrNotSupported, rather than computing wrong sizes.
+func supported() error {
+	if strconv.IntSize < 64 {
+		return fmt.Errorf("malloc: not supported on %s/%s: the allocator needs a 64-bit system: %w", runtime.GOOS, runtime.GOARCH, ErrNotSupported)
+	}
+	return nil
+}
 
 // brkRegion takes a region from the program break: the break is first
 // moved to a segment boundary, then by size bytes.
