@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"runtime"
@@ -467,7 +468,7 @@ func TestRuleProgramBreak(t *testing.T) {
 	if err := mem.Brk(start - 1<<30); !errors.Is(err, unix.ENOMEM) {
 		t.Fatalf("Brk below the heap: %v", err)
 	}
-	if _, err := mem.Sbrk(-(1 << 40)); err == nil {
+	if _, err := mem.Sbrk(math.MinInt / 2); err == nil {
 		t.Fatal("Sbrk far below the heap succeeded")
 	}
 	if cur, _ := mem.Sbrk(0); cur != start {

@@ -1,3 +1,5 @@
+//go:build !386 && !arm && !mips && !mipsle
+
 package proc_test
 
 // Tests of the parsers on real text captured from Linux 6.18 (see

@@ -172,7 +172,7 @@ func TestPrepareRefusesUnprivileged(t *testing.T) {
 func TestOptionsValidate(t *testing.T) {
 	for name, o := range map[string]realtime.Options{
 		"negative stack": {StackBytes: -1},
-		"huge stack":     {StackBytes: 1 << 40},
+		"huge stack":     {StackBytes: 1 << 30},
 		"negative heap":  {HeapBytes: -1},
 		"bad gc":         {GCPercent: -5},
 	} {

@@ -64,7 +64,7 @@ func unprivileged(t *testing.T, memlock int64) []string { return testchild.Unpri
 func realTempDir(prefix string) (string, error) {
 	for _, base := range []string{"/var/tmp", "."} {
 		var sfs unix.Statfs_t
-		if unix.Statfs(base, &sfs) != nil || sfs.Type == unix.TMPFS_MAGIC || sfs.Type == unix.RAMFS_MAGIC {
+		if unix.Statfs(base, &sfs) != nil || uint32(sfs.Type) == uint32(unix.TMPFS_MAGIC) || uint32(sfs.Type) == uint32(unix.RAMFS_MAGIC) {
 			continue
 		}
 		d, err := os.MkdirTemp(base, prefix)
