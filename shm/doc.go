@@ -67,7 +67,11 @@
 //
 // Word gives an aligned 32-bit word of a shared mapping as an
 // *atomic.Uint32; Wait and Wake are the process-shared futex(2) on it, so
-// that one process can sleep until another changes the word.
+// that one process can sleep until another changes the word. A timeout is
+// a deadline: FUTEX_WAIT takes a relative time and a signal handler ends
+// it with EINTR (which SA_RESTART does not restart), so Wait sleeps again
+// for the time left rather than return early or start the full timeout
+// over.
 //
 // # Errors
 //

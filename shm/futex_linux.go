@@ -21,25 +21,50 @@ import (
 //		if err := shm.Wait(w, busy, 0); err != nil { ... }
 //	}
 //
-// It returns an error matching ErrTimeout when the time passes. The calling
-// goroutine's thread blocks in the kernel meanwhile, as in any system call.
+// It returns an error matching ErrTimeout when the time passes. The timeout
+// is a deadline, measured on the monotonic clock from the call: a signal
+// that interrupts the sleep (EINTR, which Linux returns for a timed wait
+// whatever SA_RESTART says) does not end the call; Wait sleeps again for
+// the time left, so a stream of signals neither returns early nor stretches
+// the wait. The calling goroutine's thread blocks in the kernel meanwhile,
+// as in any system call.
 func Wait(w *atomic.Uint32, val uint32, timeout time.Duration) error {
 	if w == nil {
 		return &Error{Op: "futex(FUTEX_WAIT)", Err: unix.EINVAL, Hint: "nil word"}
 	}
 	var ts *unix.Timespec
+	var deadline time.Time
 	if timeout > 0 {
+		deadline = time.Now().Add(timeout)
 		t := unix.NsecToTimespec(int64(timeout))
 		ts = &t
 	}
-	err := sys.FutexWait((*uint32)(unsafeWord(w)), val, ts)
-	switch {
-	case err == nil, errors.Is(err, unix.EAGAIN), errors.Is(err, unix.EINTR):
-		return nil
-	case errors.Is(err, unix.ETIMEDOUT):
-		return &Error{Op: "futex(FUTEX_WAIT)", Err: ErrTimeout, Hint: "no wake-up within " + timeout.String()}
+	for {
+		err := sys.FutexWait((*uint32)(unsafeWord(w)), val, ts)
+		switch {
+		case err == nil, errors.Is(err, unix.EAGAIN):
+			return nil
+		case errors.Is(err, unix.EINTR):
+			// FUTEX_WAIT takes a relative timeout: sleep again for what
+			// is left of it. The kernel checks the word again first.
+			if ts == nil {
+				continue
+			}
+			left := time.Until(deadline)
+			if left <= 0 {
+				return errTimeout(timeout)
+			}
+			*ts = unix.NsecToTimespec(int64(left))
+			continue
+		case errors.Is(err, unix.ETIMEDOUT):
+			return errTimeout(timeout)
+		}
+		return &Error{Op: "futex(FUTEX_WAIT)", Err: err, Hint: futexHint(err)}
 	}
-	return &Error{Op: "futex(FUTEX_WAIT)", Err: err, Hint: futexHint(err)}
+}
+
+func errTimeout(timeout time.Duration) error {
+	return &Error{Op: "futex(FUTEX_WAIT)", Err: ErrTimeout, Hint: "no wake-up within " + timeout.String()}
 }
 
 // Wake wakes up to n goroutines or processes sleeping in Wait on the shared

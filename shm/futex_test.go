@@ -6,9 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/vmkit/vmkit/mem"
 	"github.com/vmkit/vmkit/shm"
@@ -94,5 +97,68 @@ func TestWaitTimesOut(t *testing.T) {
 	}
 	if n, err := shm.Wake(w, 1); err != nil || n != 0 {
 		t.Fatalf("Wake with no waiter: %d, %v", n, err)
+	}
+}
+
+// A signal that interrupts a timed Wait does not end it: Linux returns
+// EINTR from a timed FUTEX_WAIT whenever a handler runs (SA_RESTART does not
+// restart it), and Wait used to report that as a wake-up, so that a caller
+// looping on the word started the whole timeout again after every signal.
+// Here a goroutine sends SIGURG (which the Go runtime handles and ignores)
+// to the waiting thread every millisecond: Wait must still sleep until its
+// deadline, and not much longer.
+func TestWaitTimeoutSurvivesSignals(t *testing.T) {
+	seg, err := shm.Anonymous(4096, "eintr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer seg.Close()
+	m, err := seg.Map(mem.Read | mem.Write)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, _ := shm.Word(m.Bytes(), 0)
+
+	const timeout = 150 * time.Millisecond
+	tids := make(chan int)
+	type result struct {
+		err     error
+		elapsed time.Duration
+	}
+	done := make(chan result)
+	go func() {
+		runtime.LockOSThread() // the signals go to this thread
+		defer runtime.UnlockOSThread()
+		tids <- unix.Gettid()
+		start := time.Now()
+		err := shm.Wait(w, 0, timeout)
+		done <- result{err, time.Since(start)}
+	}()
+	tid := <-tids
+	sent := 0
+	var res result
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+loop:
+	for {
+		select {
+		case res = <-done:
+			break loop
+		case <-tick.C:
+			if err := unix.Tgkill(os.Getpid(), tid, unix.SIGURG); err != nil {
+				t.Fatalf("tgkill: %v", err)
+			}
+			sent++
+		}
+	}
+	t.Logf("Wait(%v) with %d signals sent: %v after %v", timeout, sent, res.err, res.elapsed)
+	if !errors.Is(res.err, shm.ErrTimeout) {
+		t.Fatalf("Wait returned %v after %v and %d signals; want ErrTimeout after %v", res.err, res.elapsed, sent, timeout)
+	}
+	if res.elapsed < timeout || res.elapsed > timeout+time.Second {
+		t.Fatalf("Wait(%v) took %v", timeout, res.elapsed)
+	}
+	if sent < 10 {
+		t.Fatalf("only %d signals sent during the wait: the test proves nothing", sent)
 	}
 }
