@@ -352,7 +352,8 @@ func (s *Segment) Map(prot mem.Prot) (*mem.Mapping, error) {
 }
 
 // ReadAt reads from the segment's file at offset off (pread(2)), without a
-// mapping, as io.ReaderAt.
+// mapping, as io.ReaderAt. After Close, or when Close runs while it reads,
+// it returns ErrClosed.
 func (s *Segment) ReadAt(p []byte, off int64) (int, error) {
 	s.mu.Lock()
 	f := s.f
@@ -361,6 +362,9 @@ func (s *Segment) ReadAt(p []byte, off int64) (int, error) {
 		return 0, ErrClosed
 	}
 	n, err := f.ReadAt(p, off)
+	if errors.Is(err, os.ErrClosed) { // Close ran after we took f
+		return n, ErrClosed
+	}
 	if err != nil && !errors.Is(err, io.EOF) {
 		return n, &Error{Op: "pread", Segment: s.name, Err: unwrapPath(err)}
 	}
@@ -370,7 +374,8 @@ func (s *Segment) ReadAt(p []byte, off int64) (int, error) {
 // WriteAt writes to the segment's file at offset off (pwrite(2)), without a
 // mapping, as io.WriterAt: the way to fill a segment before SealWrite, which
 // refuses while writable mappings exist. Writing past the end grows the
-// segment, unless it is sealed against growing.
+// segment, unless it is sealed against growing. After Close, or when Close
+// runs while it writes, it returns ErrClosed.
 func (s *Segment) WriteAt(p []byte, off int64) (int, error) {
 	s.mu.Lock()
 	f := s.f
@@ -379,6 +384,9 @@ func (s *Segment) WriteAt(p []byte, off int64) (int, error) {
 		return 0, ErrClosed
 	}
 	n, err := f.WriteAt(p, off)
+	if errors.Is(err, os.ErrClosed) { // Close ran after we took f
+		return n, ErrClosed
+	}
 	if err != nil {
 		e := &Error{Op: "pwrite", Segment: s.name, Err: unwrapPath(err)}
 		switch seals, _ := sealsOf(f); {

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"runtime"
+	"sync/atomic"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -250,4 +252,56 @@ func TestUnlinkRemovesOnlyItsOwnName(t *testing.T) {
 			t.Fatalf("Unlink removed the segment %q: %v", other, err)
 		}
 	})
+}
+
+// ReadAt and WriteAt racing with Close return ErrClosed, not the file's
+// "file already closed": they take the file under the segment's lock and
+// use it after unlocking, so Close could close it in between. The window
+// is a few instructions wide. Here goroutines keep the segment's lock busy
+// (Size holds it across fstat) while Close waits for it; once a waiter
+// has waited long, sync.Mutex hands the lock over at Unlock and the
+// unlocking goroutine yields, so Close often runs inside the window. The
+// old code failed within a few dozen rounds on a 2-core machine.
+func TestReadWriteAtRacingClose(t *testing.T) {
+	const rounds = 150
+	for round := range rounds {
+		seg, err := shm.Anonymous(4096, "race")
+		if err != nil {
+			t.Fatal(err)
+		}
+		errs := make(chan error, 3)
+		var ops atomic.Int64
+		for i := range 3 {
+			go func() {
+				buf := make([]byte, 64)
+				for {
+					var err error
+					switch i {
+					case 0:
+						_, err = seg.ReadAt(buf, 128)
+					case 1:
+						_, err = seg.WriteAt(buf, 256)
+					default:
+						_, err = seg.Size()
+					}
+					ops.Add(1)
+					if err != nil {
+						errs <- err
+						return
+					}
+				}
+			}()
+		}
+		for ops.Load() < 100 {
+			runtime.Gosched()
+		}
+		if err := seg.Close(); err != nil {
+			t.Fatal(err)
+		}
+		for range 3 {
+			if err := <-errs; err != shm.ErrClosed {
+				t.Fatalf("round %d: a call racing with Close: %v (%T), want shm.ErrClosed", round, err, err)
+			}
+		}
+	}
 }
