@@ -604,7 +604,7 @@ func main() {
 	objects := flag.Int("objects", 10_000_000, "objects held in workload (e)")
 	churn := flag.Int64("churn", 4<<30, "bytes of Go garbage churned in workload (e)")
 	headroom := flag.Int64("headroom", 256<<20, "workload (e)'s memory-limited setting: GOMEMLIMIT is the Go memory after setup plus this many bytes")
-	only := flag.String("only", "", "run only this workload of vmkit (pairs, cachepairs, ring, cachering, unsafepairs, unsafering, ringpeak, realloc, larson1, larson2 (on Caches), transfer (a cache line's trip between the CPUs, in ns), indep1, indep2 (the control of (c): pairs on 1 or 2 goroutines, nothing crossing), plarson1, plarson2 (package-level), midpairs, cachemidpairs, midring, cachemidring (workloads (f) and (g)), gc) or of modernc (moderncpairs, moderncring), for profiling")
+	only := flag.String("only", "", "run only this workload of vmkit (pairs, cachepairs, ring, cachering, unsafepairs, unsafering, ringpeak, realloc, larson1, larson2 (on Caches), transfer (a cache line's trip between the CPUs, in ns), ceiling1, ceiling2 (workload (c) on an allocator that does nothing: what the harness allows), indep1, indep2 (the control of (c): pairs on 1 or 2 goroutines, nothing crossing), plarson1, plarson2 (package-level), midpairs, cachemidpairs, midring, cachemidring (workloads (f) and (g)), gc) or of modernc (moderncpairs, moderncring), for profiling")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	flag.Parse()
 	if *cpuprofile != "" {
@@ -656,6 +656,10 @@ func main() {
 				}
 			case "transfer":
 				v = lineTransfer(*n / 10)
+			case "ceiling1":
+				v = 1e9 / ceiling(1, *n)
+			case "ceiling2":
+				v = 1e9 / ceiling(2, *n)
 			case "indep1":
 				v = 1e9 / independent(1, *n, true)
 			case "indep2":
@@ -767,6 +771,8 @@ func main() {
 		add("Go make", "larson2", func() float64 { return larson(2, *n, larsongoMake, larsonDraingoMake) })
 
 		add("vmkit Cache", "transfer", func() float64 { return lineTransfer(*n / 10) })
+		add("vmkit Cache", "ceiling1", func() float64 { return ceiling(1, *n) })
+		add("vmkit Cache", "ceiling2", func() float64 { return ceiling(2, *n) })
 		add("vmkit Cache", "indep1", func() float64 { return independent(1, *n, true) })
 		add("vmkit Cache", "indep2", func() float64 { return independent(2, *n, true) })
 		add("vmkit", "indep1", func() float64 { return independent(1, *n, false) })
@@ -876,6 +882,13 @@ func main() {
 		}
 	}
 	fmt.Println()
+	if a, b := res["vmkit Cache"]["ceiling1"], res["vmkit Cache"]["ceiling2"]; len(a) > 0 && len(a) == len(b) {
+		r := make([]float64, len(a))
+		for i := range a {
+			r[i] = b[i] / a[i]
+		}
+		fmt.Printf("%-28s %20s\n", "(c) ceiling: null allocator, 2 vs 1", fmt.Sprintf("%.2fx; per run %.2fx [%.2f-%.2f]", median(b)/median(a), median(r), slices.Min(r), slices.Max(r)))
+	}
 	fmt.Printf("%-28s %20s\n", "(c) cache line CPU->CPU, ns", fmt.Sprintf("%.0f", median(res["vmkit Cache"]["transfer"])))
 	row("(d) realloc ns/op", "realloc", 1, "")
 	row("(f) mid pairs (32 KiB) ns/op", "midpairs", 1, "")

@@ -1,0 +1,193 @@
+package main
+
+import (
+	"sync/atomic"
+	"syscall"
+	"unsafe"
+)
+
+// The ceiling of workload (c): an allocator that does as little as any can.
+// Each worker owns a slab of 1 KiB slots and a stack of free slots; it
+// checks nothing and keeps no metadata. A block that the other worker frees
+// goes home in a batch of 64 through a lock-free stack, as vmkit's caches
+// send blocks home, so that a block's memory stays with the worker that
+// allocates it. What this allocator reaches with two goroutines against one
+// is what the harness itself (the rings, the batches and their channels,
+// the touch of each block) lets any allocator reach on this machine.
+
+const (
+	ceilSlab  = 64 << 20
+	ceilSlot  = 1024
+	ceilBatch = 64
+)
+
+type ceilBatchT struct {
+	next *ceilBatchT
+	n    int
+	p    [ceilBatch][]byte
+}
+
+type ceilHeap struct {
+	base   uintptr
+	slab   []byte
+	carve  int      // slots of the slab handed out so far
+	free   [][]byte // freed slots of this heap
+	out    *ceilBatchT
+	spares []*ceilBatchT // emptied batches taken from spare
+	other  *ceilHeap
+	_      [64]byte
+	inbox  atomic.Pointer[ceilBatchT] // batches of this heap's blocks, freed by the other
+	_      [64]byte
+	spare  atomic.Pointer[ceilBatchT] // emptied batches, back from the other
+	_      [64]byte
+}
+
+var ceilHeaps [2]ceilHeap
+
+// ceilReset gives both heaps their slabs, empty, before a run.
+func ceilReset() {
+	for i := range ceilHeaps {
+		h := &ceilHeaps[i]
+		if h.slab == nil {
+			m, err := syscall.Mmap(-1, 0, ceilSlab, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANON|syscall.MAP_POPULATE)
+			if err != nil {
+				panic(err)
+			}
+			h.slab = m
+			h.base = uintptr(unsafe.Pointer(&m[0]))
+		}
+		h.carve, h.free = 0, h.free[:0]
+		h.out, h.spares = &ceilBatchT{}, nil
+		h.inbox.Store(nil)
+		h.spare.Store(nil)
+		h.other = &ceilHeaps[1-i]
+	}
+}
+
+func push(s *atomic.Pointer[ceilBatchT], b *ceilBatchT) {
+	for {
+		old := s.Load()
+		b.next = old
+		if s.CompareAndSwap(old, b) {
+			return
+		}
+	}
+}
+
+func (h *ceilHeap) malloc(n int) []byte {
+	if len(h.free) == 0 {
+		for b := h.inbox.Swap(nil); b != nil; {
+			h.free = append(h.free, b.p[:b.n]...)
+			next := b.next
+			b.n = 0
+			push(&h.other.spare, b)
+			b = next
+		}
+	}
+	if k := len(h.free) - 1; k >= 0 {
+		b := h.free[k]
+		h.free = h.free[:k]
+		return b[:n]
+	}
+	if h.carve+ceilSlot > ceilSlab {
+		panic("ceiling: slab exhausted")
+	}
+	b := h.slab[h.carve : h.carve+n : h.carve+ceilSlot]
+	h.carve += ceilSlot
+	return b
+}
+
+func (h *ceilHeap) release(b []byte) {
+	if uintptr(unsafe.Pointer(unsafe.SliceData(b)))-h.base < ceilSlab {
+		h.free = append(h.free, b)
+		return
+	}
+	o := h.out
+	o.p[o.n] = b
+	if o.n++; o.n == ceilBatch {
+		push(&h.other.inbox, o)
+		if len(h.spares) == 0 {
+			for s := h.spare.Swap(nil); s != nil; s = s.next {
+				h.spares = append(h.spares, s)
+			}
+		}
+		if k := len(h.spares) - 1; k >= 0 {
+			h.out = h.spares[k]
+			h.spares = h.spares[:k]
+		} else {
+			h.out = &ceilBatchT{}
+		}
+	}
+}
+
+var ceilNext atomic.Int32
+
+// larsonCeiling is one worker of workload (c) on the ceiling allocator; see
+// larson.
+func larsonCeiling(n int, in, out chan [][]byte) {
+	h := &ceilHeaps[ceilNext.Add(1)&1]
+	var r [ringLen][]byte
+	for j := range r {
+		r[j] = h.malloc(sizes[j])
+	}
+	var spare [][][]byte
+	newBatch := func() [][]byte {
+		if k := len(spare); k > 0 {
+			b := spare[k-1]
+			spare = spare[:k-1]
+			return b[:0]
+		}
+		return make([][]byte, 0, batchLen)
+	}
+	batch := newBatch()
+	j := 0
+	for i := 0; i < n; i++ {
+		old := r[j]
+		v := h.malloc(sizes[i&(nsizes-1)])
+		v[0] = byte(i)
+		r[j] = v
+		j++
+		if j == ringLen {
+			j = 0
+		}
+		if i&1 != 0 {
+			h.release(old)
+			continue
+		}
+		batch = append(batch, old)
+		if len(batch) == batchLen {
+			select {
+			case out <- batch:
+				batch = newBatch()
+			default:
+				for _, b := range batch {
+					h.release(b)
+				}
+				batch = batch[:0]
+			}
+		}
+		select {
+		case got := <-in:
+			for _, b := range got {
+				h.release(b)
+			}
+			spare = append(spare, got)
+		default:
+		}
+	}
+}
+
+// larsonDrainCeiling empties the channels; ceilReset forgets the blocks.
+func larsonDrainCeiling(chans ...chan [][]byte) {
+	for _, ch := range chans {
+		for len(ch) > 0 {
+			<-ch
+		}
+	}
+}
+
+// ceiling runs workload (c) on the ceiling allocator with g goroutines.
+func ceiling(g, n int) float64 {
+	ceilReset()
+	return larson(g, n, larsonCeiling, larsonDrainCeiling)
+}
