@@ -140,3 +140,42 @@ func BenchmarkMake(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkWrite is the io.Writer path: Write of 8 to 64 bytes to the
+// growing object, finished and freed every 1,000 writes.
+func BenchmarkWrite(b *testing.B) {
+	o := newBench(b)
+	b.ReportAllocs()
+	b.SetBytes(36)
+	i := 0
+	for b.Loop() {
+		if _, err := o.Write(src[:sizes[i&(len(sizes)-1)]]); err != nil {
+			b.Fatal(err)
+		}
+		i++
+		if i%1000 == 0 {
+			if err := o.Free(o.Finish()); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
+// BenchmarkPrintf is obstack_printf: a short formatted token per call,
+// finished and freed every 1,000 calls.
+func BenchmarkPrintf(b *testing.B) {
+	o := newBench(b)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if _, err := o.Printf("t%d:%s;", i&127, "id"); err != nil {
+			b.Fatal(err)
+		}
+		i++
+		if i%1000 == 0 {
+			if err := o.Free(o.Finish()); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}

@@ -38,6 +38,9 @@ func (o *Obstack) check() {
 	} else if o.fast != 0 && (o.fast != o.limit || o.limit&o.mask != 0 || alignUp(o.next, o.mask) > o.limit) {
 		fail("fast path open with next %#x limit %#x fast %#x mask %#x", o.next, o.limit, o.fast, o.mask)
 	}
+	if !o.growing && o.next <= c.emptyTo && alignUp(o.next, o.mask) != c.emptyTo {
+		fail("no byte allocated, but next %#x rounded up to mask %#x is not emptyTo %#x", o.next, o.mask, c.emptyTo)
+	}
 	for i := range len(o.chunks) - 1 {
 		b := &o.chunks[i]
 		if b.used < b.start() || b.used > b.end() || b.first < b.start() {

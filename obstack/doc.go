@@ -19,7 +19,12 @@
 // An object larger than an ordinary chunk (ChunkSize, 4096 bytes by default)
 // gets a chunk of its own. The chunk records live on the Go heap, not in
 // the chunks as in GNU, so every byte of a chunk holds objects and an
-// overrun of an object cannot corrupt the obstack's own state.
+// overrun of an object cannot corrupt the obstack's own state. Each chunk
+// record also keeps emptyTo, the address below which none of its objects
+// has a byte: the chunk holds a byte exactly when its top is above it, so
+// Empty (GNU's obstack_empty_p) answers without a list of objects. Only
+// slow paths move it; a fast allocation needs no bookkeeping, since it
+// adds at least one byte at or above emptyTo.
 //
 // Chunks come from a source: Options.ChunkAlloc and ChunkFree (GNU's
 // obstack_chunk_alloc and obstack_chunk_free), or by default vmkit's malloc
@@ -32,8 +37,8 @@
 // # States
 //
 // An obstack is Idle or Growing. The first Blank, Grow, Grow0, Byte, Ptr or
-// Int (or fast variant) begins an object at next rounded up to the
-// alignment: Growing. Finish returns the object and goes back to Idle; so
+// Int (or fast variant), Write, WriteString, WriteByte or Printf begins an
+// object at next rounded up to the alignment: Growing. Finish returns the object and goes back to Idle; so
 // does Free, which abandons a growing object above the address freed to.
 // While an object grows, every other allocation fails with ErrGrowing: GNU
 // says none may be made, and here none can corrupt the growing object.
@@ -43,6 +48,19 @@
 // back to the source when Free frees everything in it, when Free(nil) or
 // Release frees all, or when a growing object moves out of a chunk that
 // held nothing else.
+//
+// # The growing object as a writer
+//
+// The obstack is an io.Writer, io.StringWriter and io.ByteWriter on its
+// growing object: Write is Grow that returns a count, WriteString copies
+// from the string without converting it, WriteByte is Byte. So
+// fmt.Fprintf, io.Copy and encoders build an object in place, and Printf
+// (GNU's obstack_printf and obstack_vprintf) is fmt.Fprintf to the
+// obstack: fmt formats into its own pooled buffer and hands it to one
+// Write, so the object moves at most once per call. Write takes Grow's fast
+// path (a compare and a copy, no allocation) when the bytes fit the chunk.
+// MakeRoom (obstack_make_room) takes the new chunk ahead of time, so that a
+// loop of fast grows sized by Room() never falls short.
 //
 // # The fast path
 //
@@ -117,5 +135,9 @@
 //   - Alloc(0), Copy(nil) and Finish with nothing growing return an empty
 //     object with an address, which Free accepts: the usual mark.
 //   - Ptr and Int append a uintptr and a Go int: 8 bytes on 64-bit systems.
+//   - MakeRoom does not start an object. Empty counts bytes: empty
+//     objects (marks) leave an obstack empty wherever they lie, where
+//     GNU's obstack_empty_p is false whenever a second chunk is in use.
+//   - Printf returns fmt's (int, error); formatting is Go's, not printf's.
 //   - A chunk has no header, so ChunkSize bytes are all for objects.
 package obstack

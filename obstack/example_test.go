@@ -149,3 +149,28 @@ func ExampleOptions_chunkSource() {
 	// true
 	// 0
 }
+
+// A parser's error messages built in place with Printf (GNU's
+// obstack_printf): the obstack is an io.Writer on its growing object.
+func ExampleObstack_Printf() {
+	o, _ := obstack.New(obstack.Options{})
+	defer o.Release()
+
+	mark, _ := o.Alloc(0)
+	for _, tok := range []struct {
+		line int
+		text string
+	}{{3, "}"}, {7, "else"}} {
+		o.Printf("line %d: unexpected %q\n", tok.line, tok.text)
+	}
+	fmt.Fprintf(o, "%d errors", 2) // any io.Writer user appends too
+	msg := o.Finish()
+	fmt.Println(string(msg))
+	o.Free(mark)
+	fmt.Println(o.Empty())
+	// Output:
+	// line 3: unexpected "}"
+	// line 7: unexpected "else"
+	// 2 errors
+	// true
+}

@@ -90,6 +90,53 @@ func (o *Obstack) Grow(b []byte) error {
 // obstack_grow0).
 func (o *Obstack) Grow0(b []byte) error { return o.growSlow("Grow0", b, true) }
 
+// Write appends a copy of b to the growing object, starting an object if
+// none is growing, as Grow does, and returns len(b). It makes the obstack
+// an io.Writer, so that fmt.Fprintf, io.Copy or an encoder can build an
+// object in place; Finish returns it. On error (the chunk source failed)
+// it returns 0 and the growing object is unchanged. b may lie in the
+// growing object itself. Like Grow, it allocates nothing on the Go heap.
+func (o *Obstack) Write(b []byte) (int, error) {
+	if o.growing && uintptr(len(b)) <= o.limit-o.next {
+		copy(bytesAt(o.next, uintptr(len(b))), b)
+		o.next += uintptr(len(b))
+		return len(b), nil
+	}
+	if err := o.growSlow("Write", b, false); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
+
+// WriteString is Write of the bytes of s (io.StringWriter), without
+// converting s to a []byte on the Go heap.
+func (o *Obstack) WriteString(s string) (int, error) {
+	b := unsafe.Slice(unsafe.StringData(s), len(s)) // only read: growSlow copies from it
+	if o.growing && uintptr(len(b)) <= o.limit-o.next {
+		copy(bytesAt(o.next, uintptr(len(b))), b)
+		o.next += uintptr(len(b))
+		return len(b), nil
+	}
+	if err := o.growSlow("WriteString", b, false); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
+
+// WriteByte is Byte under the name of io.ByteWriter.
+func (o *Obstack) WriteByte(c byte) error { return o.Byte(c) }
+
+// Printf appends text formatted as fmt.Printf does to the growing object,
+// starting an object if none is growing, and returns the number of bytes
+// appended (GNU's obstack_printf; Go's variadic arguments also serve for
+// obstack_vprintf). It is fmt.Fprintf(o, ...): the text is formatted in
+// fmt's own buffer and copied in by one Write, so the object moves at most
+// once. Boxing the arguments may allocate, as for any fmt call; formatting
+// does not, once fmt's buffers are warm.
+func (o *Obstack) Printf(format string, args ...any) (int, error) {
+	return fmt.Fprintf(o, format, args...)
+}
+
 func (o *Obstack) growSlow(op string, b []byte, nul bool) error {
 	n := len(b)
 	if nul {
@@ -265,8 +312,12 @@ func (o *Obstack) Finish() []byte {
 	}
 	n := o.next - o.base
 	if n == 0 {
-		if c := &o.chunks[len(o.chunks)-1]; o.base == c.first {
+		c := &o.chunks[len(o.chunks)-1]
+		if o.base == c.first {
 			c.maybeEmpty = true
+		}
+		if o.base <= c.emptyTo { // the alignment may have changed meanwhile
+			c.emptyTo = alignUp(o.base, o.mask)
 		}
 	}
 	o.growing = false
@@ -298,6 +349,33 @@ func (o *Obstack) Base() unsafe.Pointer {
 	return o.NextFree()
 }
 
+// Empty reports whether no object of the obstack holds a byte (GNU's
+// obstack_empty_p): nothing was allocated since New, Free(nil) or Release,
+// or everything allocated since has been freed, or has length 0, such as
+// the marks Alloc(0) returns; and the growing object, if one grows, is
+// empty. Like Room and ObjectSize it makes no system call and allocates
+// nothing. It walks the chunks, of which there is usually one when Empty
+// is true.
+func (o *Obstack) Empty() bool {
+	if o.growing && o.next > o.base {
+		return false
+	}
+	for i := len(o.chunks) - 1; i >= 0; i-- {
+		c := &o.chunks[i]
+		top := c.used
+		if i == len(o.chunks)-1 {
+			top = o.next
+			if o.growing {
+				top = o.base
+			}
+		}
+		if top > c.emptyTo {
+			return false
+		}
+	}
+	return true
+}
+
 // NextFree returns the address of the first free byte of the current chunk
 // (GNU's obstack_next_free): the end of the growing object, or, with none
 // growing, where the next object will start if it fits (the end of the last
@@ -311,6 +389,29 @@ func (o *Obstack) NextFree() unsafe.Pointer {
 		return at(o.next)
 	}
 	return at(min(alignUp(o.next, o.mask), o.end))
+}
+
+// MakeRoom makes sure that the growing object, or an object begun now,
+// can take n more bytes without a new chunk (GNU's obstack_make_room):
+// afterwards Room() >= n, so that n bytes of fast grows (BlankFast,
+// ByteFast, PtrFast, IntFast) cannot panic. It adds nothing to the object
+// and does not start one. When the current chunk is short, a growing
+// object moves to a new chunk at once (Base changes); with none growing,
+// the next object starts in the new chunk. n must be 0 up to the largest
+// object; a failure of the chunk source is returned, with the obstack
+// unchanged.
+func (o *Obstack) MakeRoom(n int) error {
+	if n < 0 || n > maxObject {
+		return &Error{Op: "MakeRoom", Err: ErrSize, Detail: fmt.Sprintf("size %d: want 0 up to %d", n, maxObject)}
+	}
+	if n <= o.Room() {
+		return nil
+	}
+	if err := o.newChunk("MakeRoom", n, o.mask); err != nil {
+		return err
+	}
+	o.settle()
+	return nil
 }
 
 // Room is the number of bytes that the growing object, or an object begun

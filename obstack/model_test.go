@@ -201,7 +201,7 @@ func (m *model) step(op int) {
 	if m.rnd()%16 == 0 {
 		n = m.rnd() % 9000 // larger than a chunk
 	}
-	switch op % 24 {
+	switch op % 26 {
 	case 0, 1: // Alloc, then fill
 		m.log = append(m.log, fmt.Sprintf("Alloc(%d)", n))
 		before := m.fits(n)
@@ -291,15 +291,25 @@ func (m *model) step(op int) {
 		if m.src != nil && len(m.src.out) != 0 {
 			m.fatalf("after Free(nil) the source still has %d chunks out", len(m.src.out))
 		}
-	case 10, 11: // Grow, Grow0
+	case 10, 11: // Grow, Grow0, Write, WriteString
 		b := m.pattern(n % 300)
-		zero := op%24 == 11
-		m.log = append(m.log, fmt.Sprintf("Grow(%d, nul %v)", len(b), zero))
+		zero := op%26 == 11
+		how := m.rnd() % 3
+		m.log = append(m.log, fmt.Sprintf("Grow(%d, nul %v, how %d)", len(b), zero, how))
 		var err error
-		if zero {
+		switch {
+		case zero:
 			err = o.Grow0(b)
-		} else {
+		case how == 0:
 			err = o.Grow(b)
+		case how == 1:
+			var k int
+			k, err = o.Write(b)
+			m.wrote("Write", k, len(b), err)
+		default:
+			var k int
+			k, err = o.WriteString(string(b))
+			m.wrote("WriteString", k, len(b), err)
 		}
 		m.grew(err, b, zero)
 	case 12: // Grow with a piece of the growing object itself
@@ -315,6 +325,11 @@ func (m *model) step(op int) {
 		switch m.rnd() % 3 {
 		case 0:
 			c := byte(m.rnd())
+			if m.rnd()%2 == 0 {
+				m.log = append(m.log, "WriteByte")
+				m.grew(o.WriteByte(c), []byte{c}, false)
+				break
+			}
 			m.log = append(m.log, "Byte")
 			m.grew(o.Byte(c), []byte{c}, false)
 		case 1:
@@ -409,6 +424,36 @@ func (m *model) step(op int) {
 				m.fatalf("SetChunkSize(%d): %v", size, err)
 			}
 		}
+	case 24: // Printf
+		v, pat := m.rnd(), m.pattern(n%40)
+		want := []byte(fmt.Sprintf("<%d:%x>", v, pat))
+		m.log = append(m.log, fmt.Sprintf("Printf(%d bytes)", len(want)))
+		k, err := o.Printf("<%d:%x>", v, pat)
+		m.wrote("Printf", k, len(want), err)
+		m.grew(err, want, false)
+	case 25: // MakeRoom, then fill it with the fast variants
+		k := n % 300
+		m.log = append(m.log, fmt.Sprintf("MakeRoom(%d)", k))
+		base, size := o.Base(), o.ObjectSize()
+		if err := o.MakeRoom(k); err != nil {
+			if !errors.Is(err, errSourceDown) {
+				m.fatalf("MakeRoom(%d): %v", k, err)
+			}
+			m.failures++
+			if o.Base() != base || o.ObjectSize() != size {
+				m.fatalf("a failed MakeRoom moved or changed the object")
+			}
+			return
+		}
+		if o.Room() < k || o.ObjectSize() != size {
+			m.fatalf("MakeRoom(%d): Room %d, object size %d, was %d", k, o.Room(), o.ObjectSize(), size)
+		}
+		if m.growing && m.rnd()%2 == 0 {
+			for i := range k {
+				o.ByteFast(byte(i))
+				m.grew(nil, []byte{byte(i)}, false)
+			}
+		}
 	case 19: // misuse: foreign addresses, and a source that fails
 		var foreign [8]byte
 		m.log = append(m.log, "Free(foreign)")
@@ -465,6 +510,15 @@ func (m *model) grew(err error, want []byte, nul bool) {
 	}
 }
 
+// wrote checks the count of an io.Writer-style method: all of the bytes, or
+// none with an error.
+func (m *model) wrote(op string, k, n int, err error) {
+	m.t.Helper()
+	if (err == nil && k != n) || (err != nil && k != 0) {
+		m.fatalf("%s of %d bytes returned %d, %v", op, n, k, err)
+	}
+}
+
 // filled writes a pattern over the last n bytes of the growing object (the
 // bytes Blank added) and records it.
 func (m *model) filled(n int) {
@@ -499,6 +553,14 @@ func (m *model) verify() {
 		}
 	} else if o.ObjectSize() != 0 {
 		m.fatalf("ObjectSize %d with nothing growing", o.ObjectSize())
+	}
+	// Empty: no object holds a byte, finished or growing.
+	empty := len(m.grow) == 0
+	for _, ob := range m.objs {
+		empty = empty && len(ob.b) == 0
+	}
+	if o.Empty() != empty {
+		m.fatalf("Empty() = %v with %d objects (%d growing bytes)", o.Empty(), len(m.objs), len(m.grow))
 	}
 	// No two live objects overlap.
 	type span struct{ a, b uintptr }

@@ -125,6 +125,12 @@ type chunk struct {
 	// maybeEmpty says a zero-length object may begin at first, so a chunk
 	// whose objects all begin at or above next == first is not known empty.
 	maybeEmpty bool
+	// emptyTo: no finished object of the chunk has a byte below it, and the
+	// chunk has one exactly when its top (next, base while an object grows,
+	// used below the current chunk) is above it. While the chunk has none,
+	// next rounded up to the alignment is emptyTo: the first object with a
+	// byte starts there. Empty reads it; only slow paths write it.
+	emptyTo uintptr
 }
 
 func (c *chunk) start() uintptr { return uintptr(unsafe.Pointer(unsafe.SliceData(c.mem))) }
@@ -331,10 +337,12 @@ func (o *Obstack) allocSlow(op string, n int, amask uintptr) ([]byte, error) {
 		p = alignUp(o.next, amask)
 		o.chunks[len(o.chunks)-1].first = p // nothing below p in a new chunk
 	}
-	if n == 0 {
-		if c := &o.chunks[len(o.chunks)-1]; p == c.first {
-			c.maybeEmpty = true
-		}
+	c := &o.chunks[len(o.chunks)-1]
+	if o.next <= c.emptyTo { // no byte below: none below p either
+		c.emptyTo = p
+	}
+	if n == 0 && p == c.first {
+		c.maybeEmpty = true
 	}
 	o.next = p + uintptr(n)
 	o.settle()
@@ -395,8 +403,9 @@ func (o *Obstack) newChunk(op string, need int, amask uintptr) error {
 	start, end := nc.start(), nc.end()
 	p := alignUp(start, amask)
 	nc.first = start
+	nc.emptyTo = alignUp(start, o.mask)
 	if o.growing {
-		nc.first = p
+		nc.first, nc.emptyTo = p, p
 		copy(bytesAt(p, objSize), bytesAt(o.base, objSize))
 	}
 	if k := len(o.chunks); k > 0 {
@@ -503,6 +512,9 @@ func (o *Obstack) free(op string, addr, n uintptr) error {
 		if addr < c.first {
 			c.first, c.maybeEmpty = addr, false
 		}
+		if addr <= c.emptyTo { // every byte was at or above emptyTo
+			c.emptyTo = alignUp(addr, o.mask)
+		}
 		o.growing = false
 		o.next = addr
 		o.end = c.end()
@@ -569,6 +581,9 @@ func (o *Obstack) SetAlignmentMask(mask int) error {
 	o.mask = uintptr(mask)
 	if !o.growing && len(o.chunks) > 0 {
 		o.limit = alignDown(o.end, o.mask)
+		if c := &o.chunks[len(o.chunks)-1]; o.next <= c.emptyTo {
+			c.emptyTo = alignUp(o.next, o.mask) // where the next object starts
+		}
 	}
 	o.settle()
 	return nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"runtime"
 	"strings"
@@ -714,13 +715,13 @@ func TestMakeRejectsPointers(t *testing.T) {
 	}
 }
 
-// TestAllocsOnHotPath: Copy, Alloc and the fast grows allocate nothing on
-// the Go heap.
+// TestAllocsOnHotPath: Copy, Alloc, the fast grows and the writers
+// allocate nothing on the Go heap.
 func TestAllocsOnHotPath(t *testing.T) {
 	o := mustNew(t, obstack.Options{})
 	buf := make([]byte, 64)
 	n := testing.AllocsPerRun(1000, func() {
-		if o.Room() < 200 {
+		if o.Room() < 300 {
 			o.Free(nil)
 		}
 		o.Copy(buf[:20])
@@ -728,6 +729,11 @@ func TestAllocsOnHotPath(t *testing.T) {
 		o.Alloc(30)
 		o.ByteFast(1)
 		o.IntFast(2)
+		o.Finish()
+		o.Write(buf[:20])
+		o.WriteString("twenty bytes, twenty")
+		o.WriteByte('b')
+		o.Printf("%s=%d", "small", 7) // constants and small ints box without allocating
 		o.Finish()
 	})
 	if n != 0 {
@@ -759,4 +765,195 @@ func TestBigObjectOwnChunk(t *testing.T) {
 		t.Fatalf("Free(big): %v; %+v", err, o.Stats())
 	}
 	_ = after
+}
+
+// The obstack is an io.Writer, io.StringWriter and io.ByteWriter on its
+// growing object, and Printf is GNU's obstack_printf: text from fmt, io.Copy
+// and a bufio.Writer ends up in one object, in order, across chunk moves.
+func TestWriter(t *testing.T) {
+	var (
+		_ io.Writer       = (*obstack.Obstack)(nil)
+		_ io.StringWriter = (*obstack.Obstack)(nil)
+		_ io.ByteWriter   = (*obstack.Obstack)(nil)
+	)
+	o := mustNew(t, obstack.Options{ChunkSize: 64}) // small: the object moves
+	keep, _ := o.Copy([]byte("kept"))
+	var want strings.Builder
+	n, err := fmt.Fprintf(o, "%s=%d;", "x", 42)
+	fmt.Fprintf(&want, "%s=%d;", "x", 42)
+	if err != nil || n != 5 || o.ObjectSize() != 5 {
+		t.Fatalf("Fprintf: %d, %v, ObjectSize %d", n, err, o.ObjectSize())
+	}
+	for i := range 20 {
+		k, err := o.Printf("[%03d %q]", i, "s")
+		w, _ := fmt.Fprintf(&want, "[%03d %q]", i, "s")
+		if err != nil || k != w {
+			t.Fatalf("Printf: %d, %v; want %d", k, err, w)
+		}
+	}
+	if k, err := o.WriteString(" tail "); err != nil || k != 6 {
+		t.Fatalf("WriteString: %d, %v", k, err)
+	}
+	want.WriteString(" tail ")
+	if err := o.WriteByte('!'); err != nil {
+		t.Fatal(err)
+	}
+	want.WriteByte('!')
+	if k, err := io.Copy(o, strings.NewReader(strings.Repeat("r", 300))); err != nil || k != 300 {
+		t.Fatalf("io.Copy: %d, %v", k, err)
+	}
+	want.WriteString(strings.Repeat("r", 300))
+	// Write of a piece of the growing object itself, which moves it.
+	self := unsafe.Slice((*byte)(o.Base()), o.ObjectSize())[:10]
+	if k, err := o.Write(self); err != nil || k != 10 {
+		t.Fatalf("Write(self): %d, %v", k, err)
+	}
+	want.WriteString(want.String()[:10])
+	got := o.Finish()
+	if string(got) != want.String() || string(keep) != "kept" {
+		t.Fatalf("object %q\nwant   %q", got, want.String())
+	}
+	// Write starts an object when none grows; Finish makes it an object.
+	o.Write([]byte("ab"))
+	o.WriteString("cd")
+	if got := o.Finish(); string(got) != "abcd" {
+		t.Fatalf("second object %q", got)
+	}
+}
+
+// A Write the chunk source cannot serve returns 0 and the error, as
+// io.Writer asks, and leaves the growing object as it was.
+func TestWriterSourceFails(t *testing.T) {
+	fail := false
+	o := mustNew(t, obstack.Options{
+		ChunkSize: 64,
+		ChunkAlloc: func(n int) ([]byte, error) {
+			if fail {
+				return nil, errSourceDown
+			}
+			return make([]byte, n), nil
+		},
+		ChunkFree: func([]byte) {},
+	})
+	o.WriteString("start")
+	fail = true
+	for name, f := range map[string]func() (int, error){
+		"Write":       func() (int, error) { return o.Write(make([]byte, 100)) },
+		"WriteString": func() (int, error) { return o.WriteString(strings.Repeat("s", 100)) },
+		"Printf":      func() (int, error) { return o.Printf("%100s", "p") },
+		"WriteByte": func() (int, error) {
+			room := o.Room()
+			o.BlankFast(room) // fill the chunk, so that the byte needs a new one
+			err := o.WriteByte('b')
+			o.BlankFast(-room)
+			return 0, err
+		},
+	} {
+		n, err := f()
+		if n != 0 || !errors.Is(err, errSourceDown) || o.ObjectSize() != 5 {
+			t.Errorf("%s with the source down: %d, %v, object of %d bytes", name, n, err, o.ObjectSize())
+		}
+	}
+	if got := string(o.Finish()); got != "start" {
+		t.Fatalf("object %q after failed writes", got)
+	}
+}
+
+// MakeRoom is GNU's obstack_make_room: afterwards Room() >= n, the fast
+// grows fit without a panic, and the object's size is unchanged.
+func TestMakeRoom(t *testing.T) {
+	o := mustNew(t, obstack.Options{ChunkSize: 128})
+	o.Grow([]byte("0123456789"))
+	base := o.Base()
+	if err := o.MakeRoom(10); err != nil || o.Base() != base {
+		t.Fatalf("MakeRoom(10) with room: %v; the object moved: %v", err, o.Base() != base)
+	}
+	if err := o.MakeRoom(1000); err != nil || o.Room() < 1000 || o.ObjectSize() != 10 {
+		t.Fatalf("MakeRoom(1000): %v, Room %d, ObjectSize %d", err, o.Room(), o.ObjectSize())
+	}
+	for i := range 1000 {
+		o.ByteFast(byte('a' + i%26))
+	}
+	b := o.Finish()
+	if len(b) != 1010 || string(b[:12]) != "0123456789ab" || b[1009] != byte('a'+999%26) {
+		t.Fatalf("object of %d bytes: %q...", len(b), b[:12])
+	}
+	// With nothing growing, MakeRoom starts no object; the next one fits.
+	if err := o.MakeRoom(500); err != nil || o.Room() < 500 || o.ObjectSize() != 0 {
+		t.Fatalf("MakeRoom(500), nothing growing: %v, Room %d, ObjectSize %d", err, o.Room(), o.ObjectSize())
+	}
+	if _, err := o.Alloc(1); err != nil {
+		t.Fatalf("Alloc after MakeRoom: %v (an object was left growing?)", err)
+	}
+	next := o.NextFree()
+	o.BlankFast(400)
+	if o.Base() != next {
+		t.Fatal("the object did not start where MakeRoom made room")
+	}
+	o.Finish()
+	for _, n := range []int{-1, 1 << 50} {
+		if err := o.MakeRoom(n); !errors.Is(err, obstack.ErrSize) {
+			t.Errorf("MakeRoom(%d): %v, want ErrSize", n, err)
+		}
+	}
+	// With no chunk at all: MakeRoom(0) takes none, MakeRoom(1) takes one.
+	o.Free(nil)
+	if err := o.MakeRoom(0); err != nil || o.Stats().Chunks != 0 {
+		t.Fatalf("MakeRoom(0) with no chunk: %v, %d chunks", err, o.Stats().Chunks)
+	}
+	if err := o.MakeRoom(1); err != nil || o.Room() < 1 {
+		t.Fatalf("MakeRoom(1) with no chunk: %v, Room %d", err, o.Room())
+	}
+	o.ByteFast('z')
+	if b := o.Finish(); string(b) != "z" {
+		t.Fatalf("object %q", b)
+	}
+}
+
+// Empty is GNU's obstack_empty_p: no object holds a byte. Marks (empty
+// objects) and an empty growing object leave it empty.
+func TestEmpty(t *testing.T) {
+	o := mustNew(t, obstack.Options{ChunkSize: 64})
+	check := func(step string, want bool) {
+		t.Helper()
+		if got := o.Empty(); got != want {
+			t.Fatalf("after %s: Empty() = %v, want %v", step, got, want)
+		}
+	}
+	check("New", true)
+	mark, _ := o.Alloc(0)
+	check("Alloc(0)", true)
+	a, _ := o.Copy([]byte("a"))
+	check("Copy", false)
+	o.Free(a)
+	check("Free of the only object", true)
+	o.Blank(0)
+	check("Blank(0)", true)
+	o.Byte('x')
+	check("Byte", false)
+	o.Blank(-1)
+	check("Blank(-1) back to empty", true)
+	o.Finish()
+	check("Finish of an empty object", true)
+	o.SetAlignmentMask(255) // objects start on 256 bytes now
+	o.Alloc(0)
+	check("Alloc(0) at a new alignment", true)
+	big, _ := o.Alloc(1000) // a chunk of its own
+	check("Alloc(1000)", false)
+	o.Free(big)
+	check("Free(big)", true)
+	o.SetAlignmentMask(0)
+	for range 50 { // several chunks
+		o.Copy([]byte("0123456789"))
+	}
+	check("50 objects", false)
+	o.Free(mark)
+	check("Free(mark)", true)
+	o.Printf("%d", 1)
+	check("Printf", false)
+	o.Free(nil)
+	check("Free(nil)", true)
+	o.Grow([]byte("y"))
+	o.Release()
+	check("Release", true)
 }
