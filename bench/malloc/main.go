@@ -604,7 +604,7 @@ func main() {
 	objects := flag.Int("objects", 10_000_000, "objects held in workload (e)")
 	churn := flag.Int64("churn", 4<<30, "bytes of Go garbage churned in workload (e)")
 	headroom := flag.Int64("headroom", 256<<20, "workload (e)'s memory-limited setting: GOMEMLIMIT is the Go memory after setup plus this many bytes")
-	only := flag.String("only", "", "run only this workload of vmkit (pairs, cachepairs, ring, cachering, unsafepairs, unsafering, ringpeak, realloc, larson1, larson2 (on Caches), transfer (a cache line's trip between the CPUs, in ns), ceiling1, ceiling2 (workload (c) on an allocator that does nothing: what the harness allows), indep1, indep2 (the control of (c): pairs on 1 or 2 goroutines, nothing crossing), plarson1, plarson2 (package-level), midpairs, cachemidpairs, midring, cachemidring (workloads (f) and (g)), gc) or of modernc (moderncpairs, moderncring), for profiling")
+	only := flag.String("only", "", "run only this workload of vmkit (pairs, cachepairs, ring, cachering, unsafepairs, unsafering, ringpeak, realloc, larson1, larson2 (on Caches), transfer (a cache line's trip between the CPUs, in ns), ceiling1, ceiling2 (workload (c) on an allocator that does nothing: what the harness allows), indep1, indep2 (the control of (c): pairs on 1 or 2 goroutines, nothing crossing), plarson1, plarson2 (package-level), midpairs, cachemidpairs, midring, cachemidring (workloads (f) and (g)), gc) or of modernc (moderncpairs, moderncring; moderncbytespairs, moderncbytesring with its []byte API), for profiling")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	flag.Parse()
 	if *cpuprofile != "" {
@@ -644,6 +644,10 @@ func main() {
 				v = pairsmodernc(*n)
 			case "moderncring":
 				v = ringmodernc(*n)
+			case "moderncbytespairs":
+				v = pairsmoderncBytes(*n)
+			case "moderncbytesring":
+				v = ringmoderncBytes(*n)
 			case "realloc":
 				v = reallocvmkit(*n / 20)
 			case "larson1":
@@ -724,7 +728,7 @@ func main() {
 		names = append(names, pe.name)
 		res[pe.name] = r
 	}
-	goNames := []string{"vmkit Cache", "vmkit Cache unsafe", "vmkit", "modernc", "modernc+mutex", "glibc cgo", "Go make"}
+	goNames := []string{"vmkit Cache", "vmkit Cache unsafe", "vmkit", "modernc", "modernc []byte", "modernc+mutex", "glibc cgo", "Go make"}
 	names = append(names, goNames...)
 	for _, nm := range goNames {
 		res[nm] = result{}
@@ -747,6 +751,7 @@ func main() {
 		add("vmkit Cache unsafe", "pairs", func() float64 { return pairsvmkitCacheUnsafe(*n) })
 		add("vmkit", "pairs", func() float64 { return pairsvmkit(*n) })
 		add("modernc", "pairs", func() float64 { return pairsmodernc(*n) })
+		add("modernc []byte", "pairs", func() float64 { return pairsmoderncBytes(*n) })
 		add("modernc+mutex", "pairs", func() float64 { return pairsmoderncMutex(*n) })
 		add("glibc cgo", "pairs", func() float64 { return pairscgo(*n) })
 		add("Go make", "pairs", func() float64 { return pairsgoMake(*n) })
@@ -755,6 +760,7 @@ func main() {
 		add("vmkit Cache unsafe", "ring", func() float64 { return ringvmkitCacheUnsafe(*n) })
 		add("vmkit", "ring", func() float64 { return ringvmkit(*n) })
 		add("modernc", "ring", func() float64 { return ringmodernc(*n) })
+		add("modernc []byte", "ring", func() float64 { return ringmoderncBytes(*n) })
 		add("modernc+mutex", "ring", func() float64 { return ringmoderncMutex(*n) })
 		add("glibc cgo", "ring", func() float64 { return ringcgo(*n) })
 		add("Go make", "ring", func() float64 { return ringgoMake(*n) })

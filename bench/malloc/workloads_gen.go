@@ -537,6 +537,46 @@ func reallocmodernc(n int) float64 {
 	return float64(time.Since(t0).Nanoseconds()) / float64(ops)
 }
 
+// pairsmoderncBytes: workload (a) on modernc []byte; ns per malloc+free.
+func pairsmoderncBytes(n int) float64 {
+	a := &memory.Allocator{}
+	defer a.Close()
+	t0 := time.Now()
+	for i := 0; i < n; i++ {
+		v := must(a.Malloc(sizes[i&(nsizes-1)]))
+		v[0] = byte(i)
+		a.Free(v)
+	}
+	return float64(time.Since(t0).Nanoseconds()) / float64(n)
+}
+
+// ringmoderncBytes: workload (b) on modernc []byte; ns per free+malloc. (The live
+// bytes, for the footprint, are counted in ringPeak, outside any timing.)
+func ringmoderncBytes(n int) float64 {
+	a := &memory.Allocator{}
+	defer a.Close()
+	var r [ringLen][]byte
+	for j := range r {
+		r[j] = must(a.Malloc(sizes[j]))
+	}
+	t0 := time.Now()
+	j := 0
+	for i := 0; i < n; i++ {
+		a.Free(r[j])
+		r[j] = must(a.Malloc(sizes[i&(nsizes-1)]))
+		r[j][0] = byte(i)
+		j++
+		if j == ringLen {
+			j = 0
+		}
+	}
+	ns := float64(time.Since(t0).Nanoseconds()) / float64(n)
+	for j := range r {
+		a.Free(r[j])
+	}
+	return ns
+}
+
 // pairsmoderncMutex: workload (a) on modernc+mutex; ns per malloc+free.
 func pairsmoderncMutex(n int) float64 {
 	a := sharedModernc
