@@ -23,29 +23,42 @@ func MaxPacked() int { return mem.PageSize() - 2*canaryLen }
 // classOf rounds a size up to its size class: a multiple of canaryLen.
 func classOf(size int) int { return (size + canaryLen - 1) / canaryLen * canaryLen }
 
+// maxIdle is how many empty pages a heap keeps open and locked for the
+// next secrets (16 KiB with 4 KiB pages): enough for a create/destroy loop
+// to make no system call, few enough that a process whose secrets are
+// gone holds almost no locked memory. Every other page that empties is
+// released (see retire).
+const maxIdle = 4
+
 // heap is the set of arenas of one kind: locked, or (degraded mode)
 // unlocked.
 type heap struct {
 	arenas []*arena
 	// partial[class/canaryLen] lists the pages of that class with a free
 	// slot. A page whose last secret goes stays in it when it is the
-	// class's only page, so that a create/destroy loop touches no system
-	// call; otherwise it returns to its arena's free list.
+	// class's only page and the heap has fewer than maxIdle idle pages,
+	// so that a create/destroy loop touches no system call.
 	partial [][]*page
+	// spare holds empty pages of no class, open, locked (in a locked heap)
+	// and all canary, taken before any other when a class needs a page.
+	spare []*page
+	// idle counts the empty pages that are open: those in spare and those
+	// left in their class's partial list. At most maxIdle.
+	idle int
 }
 
 // arena is one mapping: a front guard, arenaPages data pages and a rear
-// guard. Data pages [0, used) are readable and writable (or as their page
-// protection says), marked MADV_DONTDUMP and MADV_WIPEONFORK, and locked when
-// the heap is; pages [used, arenaPages) are PROT_NONE and act as part of the
-// rear guard until they are handed out.
+// guard, all marked MADV_DONTDUMP and MADV_WIPEONFORK. Data pages
+// [0, used) that are not retired are readable and writable (or as their
+// page protection says) and locked when the heap is; retired pages and
+// pages [used, arenaPages) are PROT_NONE, unlocked and hold no memory, and
+// act as guards until they are handed out.
 type arena struct {
 	h     *heap
 	m     *mem.Mapping
 	inner []byte
 	pages []*page // len == used
-	// free holds pages in [0, used) that belong to no class. Each is all
-	// canary.
+	// free holds the retired pages: in [0, used), of no class, all zeros.
 	free []*page
 	// live counts secrets in this arena.
 	live int
@@ -74,6 +87,9 @@ type page struct {
 	prot mem.Prot
 	// inPartial is the page's index in its class's partial list, or -1.
 	inPartial int
+	// retired: the page was emptied and released (see retire); it is in
+	// its arena's free list, and nothing may touch it until revive.
+	retired bool
 }
 
 // isLocked tells the locked heap from the degraded one.
@@ -113,6 +129,9 @@ func (h *heap) alloc(op string, size int) (*page, int, []byte, error) {
 	var p *page
 	if l := *h.classList(class); len(l) > 0 {
 		p = l[len(l)-1] // P1: a page of the class with room
+		if p.live == 0 {
+			h.idle-- // an idle page left in its class's list
+		}
 	} else {
 		fp, err := h.freePage(op) // P2: a free page, or a new one
 		if err != nil {
@@ -160,13 +179,24 @@ func (p *page) around(slot, size int) (before, after []byte) {
 	return p.b[start : end-size], p.b[end : end+canaryLen]
 }
 
-// freePage returns a page that belongs to no class: from an arena's free
-// list, or the next untouched page of the newest arena, or the first page of
-// a new arena.
+// freePage returns a page that belongs to no class: a spare page (no
+// system call), or a retired page opened and locked again, or the next
+// untouched page of the newest arena, or the first page of a new arena.
 func (h *heap) freePage(op string) (*page, error) {
+	if n := len(h.spare); n > 0 {
+		p := h.spare[n-1]
+		h.spare[n-1] = nil
+		h.spare = h.spare[:n-1]
+		h.idle--
+		return p, nil
+	}
 	for _, a := range h.arenas {
 		if n := len(a.free); n > 0 {
 			p := a.free[n-1]
+			if err := p.revive(op); err != nil {
+				return nil, err
+			}
+			a.free[n-1] = nil
 			a.free = a.free[:n-1]
 			return p, nil
 		}
@@ -226,6 +256,64 @@ func (a *arena) grow(op string) (*page, error) {
 	return p, nil
 }
 
+// revive opens, locks (in a locked heap) and fills with canary a retired
+// page, as grow does an untouched one. On failure the page stays retired.
+func (p *page) revive(op string) error {
+	if err := mem.Protect(p.b, mem.Read|mem.Write); err != nil {
+		return fmt.Errorf("secret: %s: %w", op, err)
+	}
+	if p.a.h.isLocked() {
+		if err := mem.Lock(p.b); err != nil {
+			mem.Protect(p.b, mem.None)
+			return lockError(op, int64(len(p.b)), err)
+		}
+		state.locked += int64(len(p.b))
+	}
+	fillCanary(p.b)
+	p.prot, p.retired = mem.Read|mem.Write, false
+	return nil
+}
+
+// retire releases an empty page that the heap does not keep idle:
+//
+//	R1. Wipe it: zeros over the canary, while it is still locked.
+//	R2. Unlock it (in a locked heap), so that it stops counting against
+//	    RLIMIT_MEMLOCK.
+//	R3. Give its memory back (MADV_DONTNEED): it reads as zeros from now on.
+//	R4. Seal it PROT_NONE: a guard between its neighbours until reused.
+//
+// MADV_DONTDUMP and MADV_WIPEONFORK stay on it: they belong to the
+// arena's mapping. Should R1 or R2 fail (they do not on memory the heap
+// mapped), the page stays open and locked as a spare, over the idle
+// budget, rather than half released.
+func (h *heap) retire(p *page) {
+	if p.open() != nil {
+		h.keepSpare(p)
+		return
+	}
+	clear(p.b) // R1
+	if h.isLocked() {
+		if err := mem.Unlock(p.b); err != nil { // R2
+			fillCanary(p.b)
+			h.keepSpare(p)
+			return
+		}
+		state.locked -= int64(len(p.b))
+	}
+	mem.Advise(p.b, mem.DontNeed) // R3: best effort; the page is wiped already
+	if mem.Protect(p.b, mem.None) == nil {
+		p.prot = mem.None // R4
+	}
+	p.retired = true
+	p.a.free = append(p.a.free, p)
+}
+
+// keepSpare adds an empty, open page to the spares.
+func (h *heap) keepSpare(p *page) {
+	h.spare = append(h.spare, p)
+	h.idle++
+}
+
 // target is the protection the page's secrets ask for: the most open of
 // their wishes, and read-write when it holds none.
 func (p *page) target() mem.Prot {
@@ -238,8 +326,12 @@ func (p *page) target() mem.Prot {
 	return mem.None
 }
 
-// apply gives the page the protection its secrets ask for.
+// apply gives the page the protection its secrets ask for. A retired page
+// keeps PROT_NONE.
 func (p *page) apply() error {
+	if p.retired {
+		return nil
+	}
 	t := p.target()
 	if t == p.prot {
 		return nil
@@ -313,9 +405,11 @@ func checkAround(p *page, slot, size int, op string) error {
 	return nil
 }
 
-// release returns a slot to its page, and the page to its arena when it is
-// empty and its class has another page with room, and the arena to the
-// system when it is empty and not the heap's last.
+// release returns a slot to its page, and the arena to the system when it
+// is empty and not the heap's last. A page that empties stays idle while
+// the heap has fewer than maxIdle idle pages: in its class's list when it
+// is the class's only page, else as a spare. Otherwise it is retired:
+// wiped, unlocked, its memory given back.
 func (h *heap) release(p *page, slot int) {
 	p.freeSlots = append(p.freeSlots, uint16(slot))
 	p.live--
@@ -323,10 +417,20 @@ func (h *heap) release(p *page, slot int) {
 	if p.inPartial < 0 {
 		h.addPartial(p)
 	}
-	if p.live == 0 && len(*h.classList(p.class)) > 1 {
-		h.removePartial(p)
-		p.class = 0
-		p.a.free = append(p.a.free, p)
+	if p.live == 0 {
+		only := len(*h.classList(p.class)) == 1
+		switch {
+		case h.idle < maxIdle && only:
+			h.idle++
+		case h.idle < maxIdle:
+			h.removePartial(p)
+			p.class = 0
+			h.keepSpare(p)
+		default:
+			h.removePartial(p)
+			p.class = 0
+			h.retire(p)
+		}
 	}
 	h.dropIfEmpty(p.a)
 }
@@ -340,13 +444,29 @@ func (h *heap) dropIfEmpty(a *arena) {
 	h.drop(a)
 }
 
-// drop unmaps an arena that holds no secret. Its pages are all canary.
+// drop unmaps an arena that holds no secret. Its pages are all canary
+// (idle) or zeros (retired).
 func (h *heap) drop(a *arena) {
+	open := 0
 	for _, p := range a.pages {
 		if p.inPartial >= 0 {
 			h.removePartial(p)
+			h.idle-- // empty, so idle
+		}
+		if !p.retired {
+			open++
 		}
 	}
+	spare := h.spare[:0]
+	for _, p := range h.spare {
+		if p.a == a {
+			h.idle--
+		} else {
+			spare = append(spare, p)
+		}
+	}
+	clear(h.spare[len(spare):])
+	h.spare = spare
 	for i, x := range h.arenas {
 		if x == a {
 			h.arenas = append(h.arenas[:i], h.arenas[i+1:]...)
@@ -354,25 +474,30 @@ func (h *heap) drop(a *arena) {
 		}
 	}
 	if h.isLocked() {
-		state.locked -= int64(len(a.pages) * mem.PageSize())
+		state.locked -= int64(open * mem.PageSize())
 	}
 	state.mapped -= int64(len(a.m.Bytes()))
 	a.m.Close()
 }
 
-// arenaOf finds the arena and guard page for a fault address: a guard is the
-// front guard, or the PROT_NONE run after the pages in use (untouched pages
-// and the rear guard). It returns 0 when addr is in none of them.
-func (a *arena) guardAt(addr uintptr) (guard uintptr, rear bool) {
+// guardAt finds the guard page for a fault address: a guard is the front
+// guard, a retired page, or the PROT_NONE run after the pages in use
+// (untouched pages and the rear guard). rear says the guard lies after
+// data, the faulting secret. It returns 0 when addr is in none of them.
+func (a *arena) guardAt(addr, data uintptr) (guard uintptr, rear bool) {
 	all := a.m.Bytes()
 	base := addrOf(all)
 	ps := uintptr(mem.PageSize())
-	tail := addrOf(a.inner) + uintptr(len(a.pages))*ps
+	inner := addrOf(a.inner)
+	tail := inner + uintptr(len(a.pages))*ps
 	switch {
 	case addr >= base && addr < base+ps:
 		return base, false
 	case addr >= tail && addr < base+uintptr(len(all)):
 		return tail, true
+	case addr >= inner && addr < tail && a.pages[(addr-inner)/ps].retired:
+		g := inner + (addr-inner)/ps*ps
+		return g, g > data
 	}
 	return 0, false
 }

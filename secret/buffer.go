@@ -486,7 +486,7 @@ func (b *Buffer) faultError(err error) error {
 	}
 	state.mu.Lock()
 	defer state.mu.Unlock()
-	if g, rear := b.pg.a.guardAt(f.Addr); g != 0 {
+	if g, rear := b.pg.a.guardAt(f.Addr, addrOf(b.data)); g != 0 {
 		ge.Guard, ge.Rear = g, rear
 		return ge
 	}

@@ -53,6 +53,22 @@
 // mappings instead of thirty thousand (the default vm.max_map_count is
 // 65,530).
 //
+// A page whose last secret goes is idle or retired. Up to four idle pages
+// per heap stay open, locked and all canary, so that a loop that makes and
+// destroys secrets makes no system call: an idle page is its class's only
+// page, kept in the class, or a spare that any class takes first. Every
+// other page that empties is retired, as libsodium and memguard release
+// memory on free: wiped to zeros while still locked, unlocked, its memory
+// given back (MADV_DONTNEED) and sealed PROT_NONE, where it is a guard
+// between its neighbours. It still carries the arena's MADV_DONTDUMP and
+// MADV_WIPEONFORK, and is opened, locked and filled with canary again when
+// a class next needs a page. So a process whose secrets are gone holds at
+// most four arena pages locked (16 KiB with 4 KiB pages), not every page
+// its secrets ever filled (300 secrets of mixed sizes fill 944 KiB), and
+// Purge releases those four too. A retired page between pages in use
+// splits the arena's mapping, so a fragmented arena costs more mappings:
+// at worst one per page.
+//
 // Page protection is per page, so a packed buffer's ReadOnly or NoAccess is
 // a wish counted on its page: the page is as open as its most demanding
 // secret needs (rw-p while any wants writing or is inside With, r--p while
@@ -108,10 +124,11 @@
 // # Creating a packed buffer: the fast path and the slow path
 //
 //	P1. Fast: take a free slot from a page of the size class. No system call.
-//	P2. Slow: no page of the class has room. Take an empty page from an
-//	    arena, or (P2b) open, lock and fill with canary the next page of the
-//	    newest arena, or (P2a) reserve a new arena first. A lock failure is a
-//	    *LockError, or, in the degraded mode, a retry in the unlocked arenas.
+//	P2. Slow: no page of the class has room. Take a spare page (no system
+//	    call), or open, lock and fill with canary a retired page, or (P2b)
+//	    the next page of the newest arena, or (P2a) reserve a new arena
+//	    first. A lock failure is a *LockError, or, in the degraded mode, a
+//	    retry in the unlocked arenas.
 //	P3. Count the new secret's wish for write access on its page, which
 //	    makes the page writable if it was not, and zero the data.
 //
@@ -123,9 +140,11 @@
 //	    canary from the canary before it to the one after it, which also
 //	    repairs damage to either.
 //	D3. Standalone: munmap, which also unlocks. Packed (P4, P5): return the
-//	    slot to its page; an empty page goes back to its arena unless it is
-//	    its class's only page (so that a create/destroy loop makes no system
-//	    call); an empty arena is unmapped unless it is the last one.
+//	    slot to its page. An empty page stays idle (in its class if it is
+//	    the class's only page, else as a spare) while the heap has fewer
+//	    than four idle pages, so that a create/destroy loop makes no system
+//	    call; otherwise it is retired: zeroed, munlocked, MADV_DONTNEED,
+//	    PROT_NONE. An empty arena is unmapped unless it is the last one.
 //	D4. Remove the buffer from the live list.
 //
 // # What it cannot do

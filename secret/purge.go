@@ -26,7 +26,8 @@ type Usage struct {
 	Bytes int64
 	// Locked is the memory the package holds locked, in bytes: the data
 	// pages of locked standalone buffers (memfd_secret included), the arena
-	// pages in use, and the enclave key's page. Guard pages are never
+	// pages in use and up to four empty ones kept for the next secrets, and
+	// the enclave key's page. Guard pages and released arena pages are not
 	// locked.
 	Locked int64
 	// Mapped is the address space the package holds, guards and arena

@@ -1,0 +1,4 @@
+package secret
+
+// MaxIdlePages is maxIdle, for the tests.
+const MaxIdlePages = 4
