@@ -333,7 +333,7 @@ func (m *model) step(op int) {
 			m.log = append(m.log, "Byte")
 			m.grew(o.Byte(c), []byte{c}, false)
 		case 1:
-			v := uintptr(m.rnd()) * 0x0101010101
+			v := uintptr(uint64(m.rnd()) * 0x0101010101)
 			m.log = append(m.log, "Ptr")
 			m.grew(o.Ptr(v), wordBytes(uint64(v), obstack.PtrSize), false)
 		default:

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"reflect"
+	"strconv"
 	"unsafe"
 )
 
@@ -21,8 +22,9 @@ const (
 	// MaxAlignment bounds Alignment: one page of 4 KiB.
 	MaxAlignment = 4096
 	// maxObject bounds a single request, far below any address-space
-	// overflow of the arithmetic on addresses.
-	maxObject = 1 << 46
+	// overflow of the arithmetic on addresses: 64 TiB on 64-bit systems,
+	// 1 GiB on 32-bit ones.
+	maxObject = 1 << (30 + 16*(strconv.IntSize/64))
 )
 
 // Options configure New. The zero value is valid: 4096-byte chunks, 16-byte
@@ -45,7 +47,8 @@ type Options struct {
 	//
 	// When both are nil the obstack takes its chunks from vmkit's malloc
 	// package, off the Go heap, and keeps freed chunks for reuse until
-	// Release.
+	// Release. malloc works on 64-bit systems only: on 32-bit ones give a
+	// source of your own (mem.Map, or make).
 	ChunkAlloc func(size int) ([]byte, error)
 	ChunkFree  func(chunk []byte)
 	// OnAllocFailed, when set, is called with the error before any method
@@ -259,7 +262,7 @@ func (o *Obstack) Copy(b []byte) ([]byte, error) {
 // for min here and mispredict.
 func clamp(k, last int) uintptr {
 	d := k - last
-	return uintptr(last + d&(d>>63))
+	return uintptr(last + d&(d>>(strconv.IntSize-1)))
 }
 
 // blockSize is the size of the block that Copy moves whole when both sides

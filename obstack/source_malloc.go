@@ -1,6 +1,11 @@
 package obstack
 
-import "github.com/vmkit/vmkit/malloc"
+import (
+	"errors"
+	"fmt"
+
+	"github.com/vmkit/vmkit/malloc"
+)
 
 // mallocSource is the default chunk source: chunks from vmkit's malloc
 // (the package-level default heap), outside the Go heap, so the collector
@@ -49,6 +54,9 @@ func (s *mallocSource) alloc(size int) ([]byte, error) {
 		}
 	}
 	c, err := malloc.Malloc(size)
+	if errors.Is(err, malloc.ErrNotSupported) {
+		return nil, fmt.Errorf("%w (the default chunk source; give Options.ChunkAlloc and ChunkFree a source of your own)", err)
+	}
 	if err != nil {
 		return nil, err
 	}

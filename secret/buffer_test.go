@@ -7,7 +7,9 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"math"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -45,6 +47,17 @@ func mustNew(t *testing.T, o secret.Options, size int) *secret.Buffer {
 	return b
 }
 
+// addressSpace is more than the address space can take: 64 TiB on 64-bit
+// systems (a shift, not a constant, so that 32-bit systems compile it),
+// the largest int on 32-bit ones.
+var addressSpace = func() int {
+	if strconv.IntSize < 64 {
+		return math.MaxInt
+	}
+	shift := 46
+	return 1 << shift
+}()
+
 func TestBadInputIsAnError(t *testing.T) {
 	for name, fn := range map[string]func() (*secret.Buffer, error){
 		"New(0)":             func() (*secret.Buffer, error) { return secret.New(0) },
@@ -52,8 +65,8 @@ func TestBadInputIsAnError(t *testing.T) {
 		"NewRandom(0)":       func() (*secret.Buffer, error) { return secret.NewRandom(0) },
 		"NewFrom(nil)":       func() (*secret.Buffer, error) { return secret.NewFrom(nil) },
 		"NewFrom(empty)":     func() (*secret.Buffer, error) { return secret.NewFrom([]byte{}) },
-		"New(huge)":          func() (*secret.Buffer, error) { return secret.New(1 << 62) },
-		"New(address space)": func() (*secret.Buffer, error) { return secret.Options{AllowUnlocked: true}.New(1 << 46) },
+		"New(huge)":          func() (*secret.Buffer, error) { return secret.New(math.MaxInt) },
+		"New(address space)": func() (*secret.Buffer, error) { return secret.Options{AllowUnlocked: true}.New(addressSpace) },
 		"unknown backing":    func() (*secret.Buffer, error) { return secret.Options{Backing: 9}.New(8) },
 	} {
 		t.Run(name, func(t *testing.T) {
