@@ -101,3 +101,46 @@ func reserveHugePages(t *testing.T, n int) {
 		t.Skipf("the kernel found no room for %d huge pages", n)
 	}
 }
+
+// TestSysVHugePagesAttachAnyPlacement attaches a huge page segment of half
+// a huge page with the address space shifted a page at a time, so that the
+// first range Attach reserves falls on a huge page boundary in some rounds.
+// Attach once took the kernel's success there for a segment of ordinary
+// pages: the Mapping had half a huge page while the kernel, with
+// SHM_REMAP, mapped the whole huge page, over whatever lay after the
+// reservation.
+func TestSysVHugePagesAttachAnyPlacement(t *testing.T) {
+	hp := meminfoKiB(t, "Hugepagesize:") << 10
+	if hp == 0 {
+		t.Skip("no huge pages on this system")
+	}
+	reserveHugePages(t, 1)
+	s, err := shm.SysV(shm.Private, hp/2, shm.SysVCreate|shm.SysVHugePages|0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	removeSysV(t, s.ID())
+	ps := os.Getpagesize()
+	for k := range hp / ps {
+		// k pages mapped just before the Attach move where the kernel
+		// places the next mapping.
+		pad, err := mem.Map((k+1)*ps, mem.Read, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := s.Attach(mem.Read | mem.Write)
+		if err != nil {
+			pad.Close()
+			t.Fatalf("round %d: %v", k, err)
+		}
+		b := m.Bytes()
+		addr := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+		if addr%uintptr(hp) != 0 || len(b) != hp {
+			t.Fatalf("round %d: attached at %#x, %d bytes; want a multiple of %d and one whole huge page", k, addr, len(b), hp)
+		}
+		if err := m.Close(); err != nil {
+			t.Fatalf("round %d: %v", k, err)
+		}
+		pad.Close()
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unsafe"
 
@@ -169,10 +170,11 @@ func (s *SysVSegment) Key() int { return s.key }
 // SHM_REMAP; the kernel swaps one mapping for the other in one step, so no
 // other mapping can slip in between. A segment of huge pages (SysVHugePages,
 // or made so by another process) needs an address aligned to the huge page
-// size: when the kernel refuses the first attempt with EINVAL, Attach
-// reserves a range aligned to the system's huge page size (mem.MapAligned)
-// and tries again, and the Mapping then covers the segment's size rounded up
-// to whole huge pages, as the kernel maps it.
+// size: the first attempt is made at an address that is not (when the
+// segment's size is not a multiple of it), the kernel refuses it with
+// EINVAL, and Attach reserves a range aligned to the system's huge page
+// size (mem.MapAligned) and tries again; the Mapping then covers the
+// segment's size rounded up to whole huge pages, as the kernel maps it.
 func (s *SysVSegment) Attach(prot mem.Prot) (*mem.Mapping, error) {
 	seg := idString(s.id)
 	if prot&^(mem.Read|mem.Write|mem.Exec) != 0 || prot&mem.Read == 0 {
@@ -243,7 +245,7 @@ func (s *SysVSegment) attachOver(size, align int, prot mem.Prot, fl int) (*mem.M
 	var m *mem.Mapping
 	var err error
 	if align == 0 {
-		m, err = mem.Map(size, prot, mem.Shared)
+		m, err = reserveOffHuge(size, prot)
 	} else {
 		m, err = mem.MapAligned(size, align, prot, mem.Shared)
 	}
@@ -255,9 +257,45 @@ func (s *SysVSegment) attachOver(size, align int, prot mem.Prot, fl int) (*mem.M
 	return m, base, at, err
 }
 
+// reserveOffHuge reserves size bytes for a first attempt to attach a
+// segment whose kind is not known, at an address that is not a multiple of
+// the huge page size when the segment's size is not a multiple of it. A
+// segment of huge pages attached at such an address would succeed and be
+// mapped in whole huge pages, beyond the reservation and over whatever
+// follows it (SHM_REMAP replaces mappings); elsewhere the kernel refuses
+// it with EINVAL, and Attach retries with a range of whole huge pages.
+func reserveOffHuge(size int, prot mem.Prot) (*mem.Mapping, error) {
+	hp := hugePageSize()
+	ps := os.Getpagesize()
+	if hp <= ps || (size+hp-1)&^(hp-1) == (size+ps-1)&^(ps-1) {
+		return mem.Map(size, prot, mem.Shared)
+	}
+	var held []*mem.Mapping
+	defer func() {
+		for _, h := range held {
+			h.Close()
+		}
+	}()
+	// Another range reserved while the aligned one is held lands
+	// elsewhere (below it, as Linux places mappings top-down).
+	for range 8 {
+		m, err := mem.Map(size, prot, mem.Shared)
+		if err != nil {
+			return nil, err
+		}
+		if uintptr(unsafe.Pointer(unsafe.SliceData(m.Bytes())))%uintptr(hp) != 0 {
+			return m, nil
+		}
+		held = append(held, m)
+	}
+	return nil, &Error{Op: "shmat (reserve)", Err: unix.ENOMEM, Hint: "every range reserved fell on a huge page boundary"}
+}
+
 // hugePageSize is the system's default huge page size from /proc/meminfo,
-// or 0 when it has none.
-func hugePageSize() int {
+// or 0 when it has none. It is read once.
+var hugePageSize = sync.OnceValue(readHugePageSize)
+
+func readHugePageSize() int {
 	b, err := os.ReadFile("/proc/meminfo")
 	if err != nil {
 		return 0
