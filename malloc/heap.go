@@ -482,13 +482,12 @@ func alignedClass(size, align int) uint8 {
 //
 //go:nosplit
 func (h *Heap) Malloc(size int) ([]byte, error) {
-	if uint(size) <= maxSmall {
+	// h is checked before the pin: a fault while pinned would be fatal,
+	// where the slow path reports a nil *Heap.
+	if uint(size) <= maxSmall && h != nil {
 		cl := sizeClass(size)
-		var shards []*cacheState // read before the pin: a fault while pinned would be fatal
-		if h != nil {
-			shards = h.shards
-		}
 		pid := procPin()
+		shards := h.shards
 		if uint(pid) < uint(len(shards)) {
 			sh := shards[pid]
 			bn := &sh.bins[cl&classMask]
@@ -511,12 +510,9 @@ func (h *Heap) Malloc(size int) ([]byte, error) {
 //go:nosplit
 func (h *Heap) Free(b []byte) error {
 	p := addrOf(b)
-	if p&15 == 0 {
-		var shards []*cacheState // read before the pin: a fault while pinned would be fatal
-		if h != nil {
-			shards = h.shards
-		}
+	if p&15 == 0 && h != nil { // see Malloc
 		pid := procPin()
+		shards := h.shards
 		if uint(pid) < uint(len(shards)) {
 			sh := shards[pid]
 			g := granule(p - sh.rbase)
@@ -1326,13 +1322,10 @@ func (h *Heap) PValloc(size int) ([]byte, error) { return h.pvalloc(size, nil) }
 //
 //go:nosplit
 func (h *Heap) UnsafeMalloc(size int) (unsafe.Pointer, error) {
-	if uint(size) <= maxSmall {
+	if uint(size) <= maxSmall && h != nil { // see Malloc
 		cl := sizeClass(size)
-		var shards []*cacheState // read before the pin: a fault while pinned would be fatal
-		if h != nil {
-			shards = h.shards
-		}
 		pid := procPin()
+		shards := h.shards
 		if uint(pid) < uint(len(shards)) {
 			sh := shards[pid]
 			bn := &sh.bins[cl&classMask]
@@ -1362,11 +1355,11 @@ func (h *Heap) UnsafeMalloc(size int) (unsafe.Pointer, error) {
 //go:nosplit
 func (h *Heap) UnsafeFree(p unsafe.Pointer) error {
 	a := uintptr(p)
-	var shards []*cacheState // read before the pin: a fault while pinned would be fatal
-	if h != nil {
-		shards = h.shards
+	if h == nil { // see Malloc
+		return h.Free(unsafe.Slice((*byte)(p), 0))
 	}
 	pid := procPin()
+	shards := h.shards
 	if uint(pid) < uint(len(shards)) {
 		sh := shards[pid]
 		if g := granule(a - sh.rbase); g < sh.rgran && sh.mode == 0 {

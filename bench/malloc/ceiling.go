@@ -56,7 +56,7 @@ func ceilReset() {
 			h.slab = m
 			h.base = uintptr(unsafe.Pointer(&m[0]))
 		}
-		h.carve, h.free = 0, h.free[:0]
+		h.carve, h.free = 0, nil
 		h.out, h.spares = &ceilBatchT{}, nil
 		h.inbox.Store(nil)
 		h.spare.Store(nil)
@@ -187,7 +187,17 @@ func larsonDrainCeiling(chans ...chan [][]byte) {
 }
 
 // ceiling runs workload (c) on the ceiling allocator with g goroutines.
+// It drops the heaps' Go memory after the run (the free lists and batches
+// hold tens of thousands of slices), which the collector would otherwise
+// scan in every cycle of the workloads that follow, (e) among them.
 func ceiling(g, n int) float64 {
 	ceilReset()
-	return larson(g, n, larsonCeiling, larsonDrainCeiling)
+	v := larson(g, n, larsonCeiling, larsonDrainCeiling)
+	for i := range ceilHeaps {
+		h := &ceilHeaps[i]
+		h.free, h.out, h.spares = nil, nil, nil
+		h.inbox.Store(nil)
+		h.spare.Store(nil)
+	}
+	return v
 }
