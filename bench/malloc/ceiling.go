@@ -75,7 +75,9 @@ func push(s *atomic.Pointer[ceilBatchT], b *ceilBatchT) {
 }
 
 func (h *ceilHeap) malloc(n int) []byte {
-	if len(h.free) == 0 {
+	// Blocks that came home are taken before the free list runs dry, so
+	// that the heap does not carve fresh slots while its own wait there.
+	if len(h.free) < ceilBatch && h.inbox.Load() != nil {
 		for b := h.inbox.Swap(nil); b != nil; {
 			h.free = append(h.free, b.p[:b.n]...)
 			next := b.next
