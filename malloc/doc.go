@@ -240,16 +240,18 @@
 // mimalloc, jemalloc and tcmalloc (in C), modernc.org/memory and Go's make
 // on the workloads of the issue; its README records the figures and how
 // they compare with the targets. In short, on a 2-vCPU machine: a Cache's
-// malloc+free pair costs 5 to 6 ns, 0.8 to 1.0 times glibc's in C and about
-// 0.7 times modernc's; the package-level pair about 8 ns (1.4 times
+// malloc+free pair costs 4.5 to 6 ns, 0.8 to 1.0 times glibc's in C and
+// about 0.65 times modernc's; the package-level pair about 8 ns (1.4 times
 // glibc's), because each call pins to the P; a ring of live blocks costs
-// half of glibc's time, and realloc growth as much as glibc's. A 32 KiB
-// pair costs 14 to 16 ns through a Cache and 27 to 28 through the package
-// (glibc 27 to 28), and a ring of 16-128 KiB blocks 0.5 to 0.85 times
-// glibc's time.
+// under half of glibc's time (6 ns a step through a Cache: 0.86 times
+// modernc's slice API, 1.17 times its uintptr API), and realloc growth as
+// much as glibc's. A 32 KiB pair costs 14 to 16 ns through a Cache and 26
+// to 28 through the package (glibc 26 to 28), and a ring of 16-128 KiB
+// blocks 0.35 to 0.85 times glibc's time.
 // Two goroutines that free each other's blocks run at 4.6 to 12.9 times
-// glibc's throughput, but only 0.7 to 1.3 times one goroutine's (no C
-// allocator reaches 1.0 on this machine): every block that crosses moves a
-// cache line of state bytes between the CPUs and back, and the harness
-// prints that trip's latency, which sets the figure.
+// glibc's throughput, but only 0.7 to 1.4 times one goroutine's (no C
+// allocator reaches 1.0 on this machine, and an allocator that does nothing
+// at best 1.65 in the same harness): every block that crosses moves cache
+// lines between the CPUs and back, and the harness prints that trip's
+// latency, which sets the figure.
 package malloc
