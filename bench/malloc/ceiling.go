@@ -122,71 +122,9 @@ func (h *ceilHeap) release(b []byte) {
 	}
 }
 
+// ceilNext gives the two workers of a run (the generated larsonCeiling)
+// a heap each.
 var ceilNext atomic.Int32
-
-// larsonCeiling is one worker of workload (c) on the ceiling allocator; see
-// larson.
-func larsonCeiling(n int, in, out chan [][]byte) {
-	h := &ceilHeaps[ceilNext.Add(1)&1]
-	var r [ringLen][]byte
-	for j := range r {
-		r[j] = h.malloc(sizes[j])
-	}
-	var spare [][][]byte
-	newBatch := func() [][]byte {
-		if k := len(spare); k > 0 {
-			b := spare[k-1]
-			spare = spare[:k-1]
-			return b[:0]
-		}
-		return make([][]byte, 0, batchLen)
-	}
-	batch := newBatch()
-	j := 0
-	for i := 0; i < n; i++ {
-		old := r[j]
-		v := h.malloc(sizes[i&(nsizes-1)])
-		v[0] = byte(i)
-		r[j] = v
-		j++
-		if j == ringLen {
-			j = 0
-		}
-		if i&1 != 0 {
-			h.release(old)
-			continue
-		}
-		batch = append(batch, old)
-		if len(batch) == batchLen {
-			select {
-			case out <- batch:
-				batch = newBatch()
-			default:
-				for _, b := range batch {
-					h.release(b)
-				}
-				batch = batch[:0]
-			}
-		}
-		select {
-		case got := <-in:
-			for _, b := range got {
-				h.release(b)
-			}
-			spare = append(spare, got)
-		default:
-		}
-	}
-}
-
-// larsonDrainCeiling empties the channels; ceilReset forgets the blocks.
-func larsonDrainCeiling(chans ...chan [][]byte) {
-	for _, ch := range chans {
-		for len(ch) > 0 {
-			<-ch
-		}
-	}
-}
 
 // ceiling runs workload (c) on the ceiling allocator with g goroutines.
 // It drops the heaps' Go memory after the run (the free lists and batches

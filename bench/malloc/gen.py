@@ -9,6 +9,8 @@ allocs = [
  dict(id="modernc", name="modernc", T="uintptr", setup="a := &memory.Allocator{}\n\tdefer a.Close()", malloc="mustP(a.UintptrMalloc({n}))", touch="*(*byte)(ptr({v})) = byte({x})", touchEnd="*(*byte)(unsafe.Add(ptr({v}), {n}-1)) = 1", free="a.UintptrFree({v})", realloc="mustP(a.UintptrRealloc({v}, {n}))", zero="0", single=True),
  # modernc's []byte API, for a like-for-like comparison with vmkit's []byte functions (the column "modernc" uses its fastest API, uintptr).
  dict(id="moderncBytes", name="modernc []byte", T="[]byte", setup="a := &memory.Allocator{}\n\tdefer a.Close()", malloc="must(a.Malloc({n}))", touch="{v}[0] = byte({x})", free="a.Free({v})", zero="nil", single=True, norealloc=True),
+ # Workload (c)'s ceiling, an allocator that does nothing (ceiling.go): the larson worker only.
+ dict(id="Ceiling", name="the ceiling allocator", T="[]byte", setup="h := &ceilHeaps[ceilNext.Add(1)&1]", malloc="h.malloc({n})", touch="{v}[0] = byte({x})", free="h.release({v})", zero="nil", larsononly=True),
  dict(id="moderncMutex", name="modernc+mutex", T="uintptr", setup="a := sharedModernc", malloc="a.malloc({n})", touch="*(*byte)(ptr({v})) = byte({x})", touchEnd="*(*byte)(unsafe.Add(ptr({v}), {n}-1)) = 1", free="a.free({v})", realloc="a.realloc({v}, {n})", zero="0"),
  dict(id="cgo", name="glibc cgo", T="unsafe.Pointer", setup="", malloc="cMalloc({n})", touch="*(*byte)({v}) = byte({x})", touchEnd="*(*byte)(unsafe.Add({v}, {n}-1)) = 1", free="cFree({v})", realloc="cRealloc({v}, {n})", zero="nil"),
  dict(id="goMake", name="Go make", T="[]byte", setup="", malloc="make([]byte, {n})", touch="{v}[0] = byte({x}); sink = {v}", touchEnd="{v}[len({v})-1] = 1; sink = {v}", free="_ = {v}", realloc="grow({v}, {n})", zero="nil"),
@@ -33,7 +35,8 @@ var _ memory.Allocator
 for a in allocs:
     f = lambda k, **kw: a[k].format(**kw)
     i = a["id"]
-    out.append(f'''
+    if not a.get("larsononly"):
+        out.append(f'''
 // pairs{i}: workload (a) on {a["name"]}; ns per malloc+free.
 func pairs{i}(n int) float64 {{
 	{a["setup"]}
@@ -73,7 +76,7 @@ func ring{i}(n int) float64 {{
 }}
 
 ''')
-    if not a.get("norealloc"):
+    if not a.get("norealloc") and not a.get("larsononly"):
         out.append(f'''
 // midpairs{i}: workload (f) on {a["name"]}; ns per malloc+free of 32 KiB.
 func midpairs{i}(n int) float64 {{

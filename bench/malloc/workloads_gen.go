@@ -577,6 +577,100 @@ func ringmoderncBytes(n int) float64 {
 	return ns
 }
 
+// larsonCeiling: workload (c) on the ceiling allocator: one worker of the larson-like
+// exchange; see larson.
+func larsonCeiling(n int, in, out chan [][]byte) {
+	h := &ceilHeaps[ceilNext.Add(1)&1]
+	var r [ringLen][]byte
+	for j := range r {
+		r[j] = h.malloc(sizes[j])
+	}
+	// Batch slices are recycled, as the C program mallocs and frees them
+	// with the allocator under test: the harness's own garbage would
+	// otherwise make the Go GC compete with the workers for the CPUs.
+	var spare [][][]byte
+	newBatch := func() [][]byte {
+		if k := len(spare); k > 0 {
+			b := spare[k-1]
+			spare = spare[:k-1]
+			return b[:0]
+		}
+		return make([][]byte, 0, batchLen)
+	}
+	batch := newBatch()
+	j := 0
+	for i := 0; i < n; i++ {
+		old := r[j]
+		v := h.malloc(sizes[i&(nsizes-1)])
+		v[0] = byte(i)
+		r[j] = v
+		j++
+		if j == ringLen {
+			j = 0
+		}
+		if i&1 != 0 {
+			h.release(old)
+			continue
+		}
+		batch = append(batch, old)
+		if len(batch) == batchLen {
+			select {
+			case out <- batch:
+				batch = newBatch()
+			default:
+				for _, b := range batch {
+					h.release(b)
+				}
+				batch = batch[:0]
+			}
+		}
+		select {
+		case got := <-in:
+			for _, b := range got {
+				h.release(b)
+			}
+			spare = append(spare, got)
+		default:
+		}
+	}
+	for _, b := range batch {
+		h.release(b)
+	}
+	for _, b := range r {
+		h.release(b)
+	}
+	for {
+		select {
+		case got := <-in:
+			for _, b := range got {
+				h.release(b)
+			}
+		default:
+			return
+		}
+	}
+}
+
+// larsonDrainCeiling frees the batches left in the channels of workload (c)
+// on the ceiling allocator once both workers are done: the batches a worker sent after
+// the other had stopped taking them.
+func larsonDrainCeiling(chans ...chan [][]byte) {
+	h := &ceilHeaps[ceilNext.Add(1)&1]
+	for _, ch := range chans {
+		for {
+			select {
+			case got := <-ch:
+				for _, b := range got {
+					h.release(b)
+				}
+				continue
+			default:
+			}
+			break
+		}
+	}
+}
+
 // pairsmoderncMutex: workload (a) on modernc+mutex; ns per malloc+free.
 func pairsmoderncMutex(n int) float64 {
 	a := sharedModernc
