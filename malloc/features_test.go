@@ -520,6 +520,46 @@ func TestClosedCacheRemembersNothing(t *testing.T) {
 	}
 }
 
+// Free after Close of a block of another arena than the caller's P serves
+// reports ErrClosed. The per-P cache remembered that arena's region, and
+// Heap.Free's short path for such blocks read the region's state byte,
+// unmapped by Close, before it looked at the mode: the program died with
+// SIGSEGV while pinned to its P.
+func TestFreeAfterCloseOtherArena(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1)) // one per-P cache: arena 0's
+	h, err := malloc.NewHeap(malloc.Options{ArenaMax: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c0, c1 := h.NewCache(), h.NewCache() // arenas 0 and 1, round robin
+	var bs [][]byte
+	for range 8 {
+		for _, c := range []*malloc.Cache{c0, c1} {
+			b, err := c.Malloc(64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			bs = append(bs, b)
+		}
+	}
+	for _, b := range bs[:4] { // the per-P cache remembers both arenas' regions
+		if err := h.Free(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range bs[4:] {
+		if err := h.Free(b); !errors.Is(err, malloc.ErrClosed) {
+			t.Fatalf("free after Close: %v", err)
+		}
+		if err := h.UnsafeFree(unsafe.Pointer(unsafe.SliceData(b))); !errors.Is(err, malloc.ErrClosed) {
+			t.Fatalf("UnsafeFree after Close: %v", err)
+		}
+	}
+}
+
 func TestValidateOptions(t *testing.T) {
 	bad := map[string]malloc.Options{
 		"arena max": {ArenaMax: -1}, "threshold": {MmapThreshold: 1 << 30}, "perturb": {Perturb: 999},

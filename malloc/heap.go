@@ -1422,6 +1422,9 @@ func (h *Heap) Close() error {
 	errs = append(errs, h.closeLarge())
 	// Cache states stay mapped (a Cache may still be referenced) but hold
 	// nothing and have no room, so every call on them reports ErrClosed.
+	// They forget the regions they remembered, whose state bytes are
+	// unmapped now: Heap.Free's path for another arena's block reads the
+	// state byte before the mode, and would fault there, pinned.
 	h.mu.Lock()
 	for st := range h.states {
 		for cl := range st.bins {
@@ -1429,6 +1432,7 @@ func (h *Heap) Close() error {
 		}
 		st.nremote = 0
 		st.nmid, st.midPages = 0, 0
+		st.rgran, st.rgran2, st.fgran = 0, 0, 0
 	}
 	h.mu.Unlock()
 	return errors.Join(errs...)
