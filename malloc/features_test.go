@@ -364,6 +364,35 @@ func allocForProfile(h *malloc.Heap, n int) [][]byte {
 	return out
 }
 
+// A heap closed with sampled blocks still live takes them out of the
+// profile, which every heap shares, keyed by address. Before the fix they
+// stayed, and the next heap, mapped at the same addresses, panicked in its
+// first sampled Malloc (pprof: Profile.Add of duplicate value).
+func TestProfileAfterClose(t *testing.T) {
+	for round := range 3 {
+		h, err := malloc.NewHeap(malloc.Options{ProfileRate: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := pprof.Lookup(malloc.ProfileName)
+		before := p.Count()
+		for _, size := range []int{100, 100, 40000, 1 << 20} {
+			if _, err := h.Malloc(size); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := p.Count() - before; got != 4 {
+			t.Fatalf("round %d: profile grew by %d, want 4", round, got)
+		}
+		if err := h.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if got := p.Count(); got != before {
+			t.Fatalf("round %d: the profile has %d samples after Close, want %d", round, got, before)
+		}
+	}
+}
+
 func TestProfile(t *testing.T) {
 	h := newHeap(t, malloc.Options{ProfileRate: 1})
 	p := pprof.Lookup(malloc.ProfileName)

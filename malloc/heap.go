@@ -1420,6 +1420,7 @@ func (h *Heap) Close() error {
 	h.retired = nil
 	h.mu.Unlock()
 	errs = append(errs, h.closeLarge())
+	h.prof.forgetAll()
 	// Cache states stay mapped (a Cache may still be referenced) but hold
 	// nothing and have no room, so every call on them reports ErrClosed.
 	// They forget the regions they remembered, whose state bytes are

@@ -129,6 +129,19 @@ func (pr *profiler) forget(h *Heap, p uintptr) {
 	pr.mu.Unlock()
 }
 
+// forgetAll drops every sampled block from the profile, which all heaps
+// share, keyed by address: at Heap.Close, whose blocks all go at once, so
+// that a block another heap later has at one of their addresses can be
+// sampled (pprof.Profile.Add panics on a key it holds already).
+func (pr *profiler) forgetAll() {
+	pr.mu.Lock()
+	for p := range pr.live {
+		theProfile().Remove(p)
+	}
+	pr.live = nil
+	pr.mu.Unlock()
+}
+
 // WriteLeaks writes the sampled blocks that are still allocated, grouped by
 // the call stack that allocated them, largest first: the leak report. Where
 // the sampling rate is above 1, each group also gives the blocks and bytes
