@@ -13,9 +13,10 @@ import (
 // per process, and sbrk's read-then-move must not interleave.
 var brkMu sync.Mutex
 
-// Brk sets the program break, the end of the data segment (seed 000 §4), to
-// addr. Memory between the start of the heap segment and the break is
-// usable, zero-filled when first grown. The kernel gives no errno when it
+// Brk sets the program break, the end of the data segment (brk(2);
+// "Resizing the Data Segment" in the GNU C Library manual), to addr. Memory
+// between the start of the heap segment and the break is usable,
+// zero-filled when first grown. The kernel gives no errno when it
 // refuses: Brk detects failure by reading back the break and returns an
 // *Error wrapping unix.ENOMEM.
 //

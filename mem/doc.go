@@ -56,8 +56,9 @@
 //
 // Try runs a function with debug.SetPanicOnFault set and converts a SIGSEGV
 // or SIGBUS in it into a *Fault with the exact faulting address and the
-// mapping it hit. This is the Go form of the seed's sigaction handler: the
-// program reports the address and carries on.
+// mapping it hit. This is the Go form of the SIGSEGV handler in the example
+// of the mprotect(2) manual page (see Example_mprotect, and the program
+// examples/mprotect): the program reports the address and carries on.
 //
 // # The program break
 //

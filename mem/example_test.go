@@ -9,7 +9,7 @@ import (
 	"github.com/vmkit/vmkit/mem"
 )
 
-// The mprotect example of seed 000 §5, in Go: fill a four-page buffer whose
+// The example of the mprotect(2) manual page, in Go: fill a four-page buffer whose
 // third page is read-only. The write into that page faults; Try reports the
 // address and the program carries on. (examples/mprotect is the same as a
 // program that prints the absolute addresses.)

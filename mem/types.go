@@ -17,7 +17,7 @@ var pageSize = os.Getpagesize()
 // None. It has the values of PROT_* on Linux.
 type Prot int
 
-// The protections of seed 000 §5.
+// The protections of mprotect(2).
 const (
 	// None forbids every access: any load or store faults.
 	None Prot = 0
@@ -100,7 +100,7 @@ func (f Flags) String() string {
 // their comments before using them on data you want to keep.
 type Advice int
 
-// Every advice the seeds and the Linux kernel name. The values are the
+// Every advice of madvise(2) that the Linux kernel names. The values are the
 // kernel's MADV_* numbers.
 const (
 	// Normal removes any earlier access-pattern advice.

@@ -1,10 +1,11 @@
-// Package obstack gives Go the GNU obstack (seed 000 §3): a stack of objects
-// in chunks of memory outside the Go heap. Freeing an object frees every
-// object allocated after it, and one object at a time may grow in place
-// until it is finished. It is the cheapest way to build many small objects
-// (strings, tokens, syntax nodes) and to drop them together, and since the
-// memory is not the garbage collector's, the collector neither scans it nor
-// pauses for it nor counts it towards its next cycle.
+// Package obstack gives Go the GNU obstack ("Obstacks" in the GNU C Library
+// manual): a stack of objects in chunks of memory outside the Go heap.
+// Freeing an object frees every object allocated after it, and one object at
+// a time may grow in place until it is finished. It is the cheapest way to
+// build many small objects (strings, tokens, syntax nodes) and to drop them
+// together, and since the memory is not the garbage collector's, the
+// collector neither scans it nor pauses for it nor counts it towards its next
+// cycle.
 //
 // # Structures
 //

@@ -1,6 +1,7 @@
-// Package realtime is the recipe of the mlock(2) seed for time-critical code:
-// lock everything, then reserve and touch enough stack and heap before the
-// critical section, so that not even a copy-on-write fault happens inside it.
+// Package realtime is the recipe of the mlock(2) manual page for
+// time-critical code: lock everything, then reserve and touch enough stack
+// and heap before the critical section, so that not even a copy-on-write
+// fault happens inside it.
 //
 // # The recipe, step by step
 //

@@ -1,6 +1,7 @@
-// Command mprotect is seed 000 §5's mprotect example in Go: it fills a
-// four-page buffer whose third page is read-only, reports the address of the
-// faulting write, and carries on instead of exiting.
+// Command mprotect is the example of the mprotect(2) manual page in Go: it
+// fills a four-page buffer whose third page is read-only, reports the
+// address of the faulting write, and carries on instead of exiting, where
+// the C program's handler exits.
 package main
 
 import (
