@@ -26,15 +26,15 @@
 //     counters returned by Faults and FaultsOf.
 //   - status.go: ProcessStatus, the identity and memory lines of
 //     /proc/PID/status, and ParseStatus.
-//
-// The types that Status and Faults return are named ProcessStatus and
-// PageFaults, because a Go package cannot hold a type and a function of the
-// same name.
 //   - proc_linux.go: the functions that read a live process: Maps, Rollup,
 //     Status, Faults, FaultsOf and StatOf.
 //   - proc_other.go: the same functions on other systems, where they return
 //     an error that says "proc: not supported on GOOS" and wraps
 //     errors.ErrUnsupported.
+//
+// The types that Status and Faults return are named ProcessStatus and
+// PageFaults, because a Go package cannot hold a type and a function of the
+// same name.
 //
 // # Reading smaps
 //
@@ -64,9 +64,9 @@
 //
 // # Classification
 //
-// Section 1 of the seed notes names the segments of a process: text (the
-// instructions, literals and constants, made by exec and unchanged), data
-// (made by exec, writable) and stack. On a modern ELF system every loaded
+// The GNU C Library manual ("Process Memory Concepts") names the segments of
+// a process: text (the instructions, literals and constants, made by exec and
+// unchanged), data (made by exec, writable) and stack. On a modern ELF system every loaded
 // object (the executable and each shared library) is mapped as a few private
 // file mappings of the same file, plus, for the zero-initialised tail of its
 // data (bss), an anonymous mapping that follows its data mapping directly.
@@ -97,7 +97,7 @@
 //     inode and path) is executable. Its private mappings are KindText when
 //     executable, KindData when writable, and KindROData when read-only
 //     (.rodata, and the RELRO part of .data that the dynamic loader
-//     write-protects after relocation). KindROData is an extension: the seed
+//     write-protects after relocation). KindROData is an extension: the manual
 //     counts constants as part of text, and KindROData.Segment() says so.
 //  6. Any other file mapping is KindFile.
 //

@@ -130,7 +130,9 @@ func FaultsOf(pid int) (PageFaults, error) {
 	return PageFaults{Minor: s.MinFlt, Major: s.MajFlt}, nil
 }
 
-// StatOf reads and parses /proc/PID/stat (pid 0 for the caller).
+// StatOf reads and parses /proc/PID/stat (pid 0 for the caller). A pid that
+// does not exist gives an error that wraps fs.ErrNotExist; a line it cannot
+// read, a *SyntaxError.
 func StatOf(pid int) (Stat, error) {
 	data, err := os.ReadFile(path(pid, "stat"))
 	if err != nil {

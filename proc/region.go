@@ -203,8 +203,8 @@ func (k Kind) String() string {
 	return "Kind(" + strconv.Itoa(int(k)) + ")"
 }
 
-// Segment returns the classical segment of section 1 of the seed notes that
-// the kind belongs to: "text" for KindText and KindROData (instructions,
+// Segment returns the classical segment, as the GNU C Library manual's
+// "Process Memory Concepts" names them, that the kind belongs to: "text" for KindText and KindROData (instructions,
 // literals and constants), "data" for KindData, KindBSS and KindHeap (the
 // data segment, which the program break extends), "stack" for KindStack, and
 // "" for the rest.
