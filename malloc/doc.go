@@ -1,10 +1,11 @@
 // Package malloc is an allocator of memory outside the Go heap: glibc's
-// malloc family (seed 000 §2), redesigned for Go. The garbage collector never
-// scans this memory and never pauses for it, and it goes back to the system
-// when it is freed, which makes it the place for big caches, buffers,
-// database pages and data handed to the kernel. Every call returns an error
-// instead of a nil block, and misuse (a foreign pointer, an interior pointer,
-// a double free) is refused with an error instead of corrupting the heap.
+// malloc family ("Unconstrained Allocation" in the GNU C Library manual),
+// redesigned for Go. The garbage collector never scans this memory and never
+// pauses for it, and it goes back to the system when it is freed, which makes
+// it the place for big caches, buffers, database pages and data handed to the
+// kernel. Every call returns an error instead of a nil block, and misuse (a
+// foreign pointer, an interior pointer, a double free) is refused with an
+// error instead of corrupting the heap.
 //
 // The package-level functions work on a default heap configured from the
 // environment (OptionsFromEnv). NewHeap makes separate heaps, each with its
@@ -17,7 +18,7 @@
 //
 // # The structures
 //
-// The seed's vocabulary is kept: arenas hold heaps, heaps hold chunks. Here a
+// glibc's vocabulary is kept: arenas hold heaps, heaps hold chunks. Here a
 // glibc "heap" is called a region, to leave the word Heap to the API.
 //
 // A region is a mapping of 64 MiB (less when the address space is tight,
@@ -129,7 +130,7 @@
 //
 // # The fast path (Cache and per-P caches)
 //
-// A Cache keeps, per class, a stack of up to 64 free blocks (at most 64 KiB
+// A Cache keeps, per class, a stack of up to 63 free blocks (at most 64 KiB
 // of blocks), each with the address of its state byte. For Cache.Malloc(n):
 //
 //  1. n <= MaxSmall: the class comes from a table (one load).
@@ -229,29 +230,33 @@
 // counted). With profiling on (Options.ProfileRate, SetProfileRate),
 // allocations are sampled as the runtime samples its heap profile.
 // WriteProfile writes them as a heap profile for `go tool pprof`, scaled up
-// as Go scales its own (inuse_space and inuse_objects by call stack); the
-// runtime/pprof profile "vmkit/malloc" counts them; and WriteLeaks reports
-// the sampled blocks still live by call stack. Any of these modes (and a closed heap)
-// sends every call through the slow path, so they cost nothing when off.
+// as Go scales its own (inuse_space and inuse_objects by call stack), and
+// ExampleWriteProfile serves it over HTTP next to net/http/pprof; the
+// runtime/pprof profile "vmkit/malloc" counts them (net/http/pprof serves it
+// at /debug/pprof/vmkit/malloc); and WriteLeaks reports the sampled blocks
+// still live by call stack. Any of these modes (and a closed heap) sends
+// every call through the slow path, so they cost nothing when off.
 //
 // # Performance
 //
 // bench/malloc compares this package with glibc (in C and through cgo),
-// mimalloc, jemalloc and tcmalloc (in C), modernc.org/memory and Go's make
-// on the workloads of the issue; its README records the figures and how
-// they compare with the targets. In short, on a 2-vCPU machine: a Cache's
-// malloc+free pair costs 4.5 to 6 ns, 0.8 to 1.0 times glibc's in C and
-// about 0.65 times modernc's; the package-level pair about 8 ns (1.4 times
-// glibc's), because each call pins to the P; a ring of live blocks costs
-// under half of glibc's time (6 ns a step through a Cache: 0.86 times
-// modernc's slice API, 1.17 times its uintptr API), and realloc growth as
-// much as glibc's. A 32 KiB pair costs 14 to 16 ns through a Cache and 26
-// to 28 through the package (glibc 26 to 28), and a ring of 16-128 KiB
-// blocks 0.35 to 0.85 times glibc's time.
-// Two goroutines that free each other's blocks run at 4.6 to 12.9 times
-// glibc's throughput, but only 0.7 to 1.4 times one goroutine's (no C
-// allocator reaches 1.0 on this machine, and an allocator that does nothing
-// at best 1.65 in the same harness): every block that crosses moves cache
-// lines between the CPUs and back, and the harness prints that trip's
-// latency, which sets the figure.
+// mimalloc, jemalloc and tcmalloc (in C), modernc.org/memory and Go's make on
+// seven workloads (malloc+free pairs, a ring of live blocks, two goroutines
+// that free each other's blocks, realloc growth, the collector's cost, and
+// mid-size pairs and rings); its README describes them and records the
+// figures and how they compare with the targets (docs/benchmarks.md has the
+// latest table). In short, on a 2-vCPU machine: a Cache's malloc+free pair
+// costs 4.5 to 6 ns, 0.8 to 1.0 times glibc's in C and about 0.65 times
+// modernc's; the package-level pair about 8 ns (1.4 times glibc's), because
+// each call pins to the P; a ring of live blocks costs under half of glibc's
+// time (6 ns a step through a Cache: 0.86 times modernc's slice API, 1.17
+// times its uintptr API), and realloc growth about as much as glibc's (0.9 to
+// 1.1 times). A 32 KiB pair costs 14 to 16 ns through a Cache and 26 to 28
+// through the package (glibc 26 to 28), and a ring of 16-128 KiB blocks 0.35
+// to 0.85 times glibc's time. Two goroutines that free each other's blocks
+// run at 4.6 to 12.9 times glibc's throughput, but only 0.7 to 1.4 times one
+// goroutine's (no C allocator reaches 1.0 on this machine, and an allocator
+// that does nothing at best 1.65 in the same harness): every block that
+// crosses moves cache lines between the CPUs and back, and the harness prints
+// that trip's latency, which sets the figure.
 package malloc

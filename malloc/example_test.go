@@ -3,6 +3,8 @@ package malloc_test
 import (
 	"errors"
 	"fmt"
+	"log"
+	"net/http"
 	"sync"
 	"unsafe"
 
@@ -146,4 +148,29 @@ func ExampleCache_pages() {
 	// true 32768
 	// 0
 	// <nil>
+}
+
+// To see which call stacks hold off-heap memory, turn sampling on and serve
+// the heap profile next to net/http/pprof's, then read it with
+// `go tool pprof http://localhost:6060/debug/vmkit/malloc`. (net/http/pprof
+// already serves the runtime/pprof profile ProfileName at
+// /debug/pprof/vmkit/malloc, but that one counts samples and carries no
+// bytes.) The default heap samples when the program runs with
+// VMKIT_MALLOC_PROFILE_RATE set, or after SetProfileRate; a Heap of its own
+// with Options.ProfileRate. Without a server, WriteProfile to a file gives
+// the same profile, and WriteLeaks at the end of main or of a test lists the
+// sampled blocks never freed:
+//
+//	defer malloc.WriteLeaks(os.Stderr)
+func ExampleWriteProfile() {
+	malloc.SetProfileRate(512 << 10) // about one sample per 512 KiB allocated
+
+	http.HandleFunc("/debug/vmkit/malloc", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("Content-Disposition", `attachment; filename="vmkit-malloc.pb.gz"`)
+		if err := malloc.WriteProfile(w); err != nil {
+			log.Print(err)
+		}
+	})
+	log.Fatal(http.ListenAndServe("localhost:6060", nil))
 }
