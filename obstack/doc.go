@@ -33,16 +33,20 @@
 // back to it, by size, so that an obstack freed to a mark and filled again,
 // over and over, calls malloc only while it grows past its largest size so
 // far; an object's own large chunk goes back to malloc at once. Release
-// returns every chunk to malloc.
+// returns every chunk to malloc. malloc runs on 64-bit Linux only: elsewhere,
+// and on 32-bit systems, New with the default source fails with an error
+// that matches malloc.ErrNotSupported, and a program gives a source of its
+// own (mem.Map, or make; see ExampleOptions_chunkSource).
 //
 // # States
 //
 // An obstack is Idle or Growing. The first Blank, Grow, Grow0, Byte, Ptr or
 // Int (or fast variant), Write, WriteString, WriteByte or Printf begins an
-// object at next rounded up to the alignment: Growing. Finish returns the object and goes back to Idle; so
-// does Free, which abandons a growing object above the address freed to.
-// While an object grows, every other allocation fails with ErrGrowing: GNU
-// says none may be made, and here none can corrupt the growing object.
+// object at next rounded up to the alignment: Growing. Finish returns the
+// object and goes back to Idle; so does Free, which abandons a growing object
+// above the address freed to. While an object grows, every other allocation
+// fails with ErrGrowing: GNU says none may be made, and here none can corrupt
+// the growing object.
 //
 // A chunk moves from the source to current (when an object does not fit
 // the current one), from current to below (when the next chunk opens), and

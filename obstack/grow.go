@@ -244,9 +244,11 @@ func (o *Obstack) fastBegin(p uintptr) {
 	}
 }
 
-// BlankFast adds n bytes to the growing object without moving it; see Blank
-// and the fast variants above. A negative n shrinks the object, and panics
-// if it would shrink it below empty.
+// BlankFast adds n bytes to the growing object without moving it (GNU's
+// obstack_blank_fast), starting an object if none is growing; see Blank. It
+// is for loops that check Room (or call MakeRoom) first: when n exceeds
+// Room it panics rather than grow the chunk. A negative n shrinks the
+// object, and panics if it would shrink it below empty.
 func (o *Obstack) BlankFast(n int) {
 	p, lo := o.next, o.base
 	if !o.growing {
@@ -261,8 +263,9 @@ func (o *Obstack) BlankFast(n int) {
 	o.next = q
 }
 
-// ByteFast appends c to the growing object without moving it; see Byte and
-// the fast variants above.
+// ByteFast appends c to the growing object without moving it (GNU's
+// obstack_1grow_fast), starting an object if none is growing; see Byte. It
+// panics when Room is 0: check Room, or call MakeRoom, first.
 func (o *Obstack) ByteFast(c byte) {
 	p := o.fastStart()
 	if p >= o.limit {
@@ -273,8 +276,10 @@ func (o *Obstack) ByteFast(c byte) {
 	o.next = p + 1
 }
 
-// PtrFast appends the word p to the growing object without moving it; see
-// Ptr and the fast variants above.
+// PtrFast appends the word v to the growing object without moving it (GNU's
+// obstack_ptr_grow_fast), starting an object if none is growing; see Ptr. It
+// panics when Room is less than PtrSize: check Room, or call MakeRoom,
+// first.
 func (o *Obstack) PtrFast(v uintptr) {
 	p := o.fastStart()
 	if p > o.limit || uintptr(PtrSize) > o.limit-p {
@@ -285,8 +290,10 @@ func (o *Obstack) PtrFast(v uintptr) {
 	o.next = p + uintptr(PtrSize)
 }
 
-// IntFast appends the word v to the growing object without moving it; see
-// Int and the fast variants above.
+// IntFast appends the word v to the growing object without moving it (GNU's
+// obstack_int_grow_fast), starting an object if none is growing; see Int. It
+// panics when Room is less than IntSize: check Room, or call MakeRoom,
+// first.
 func (o *Obstack) IntFast(v int) {
 	p := o.fastStart()
 	if p > o.limit || uintptr(IntSize) > o.limit-p {
@@ -398,8 +405,8 @@ func (o *Obstack) NextFree() unsafe.Pointer {
 // and does not start one. When the current chunk is short, a growing
 // object moves to a new chunk at once (Base changes); with none growing,
 // the next object starts in the new chunk. n must be 0 up to the largest
-// object; a failure of the chunk source is returned, with the obstack
-// unchanged.
+// object (see Alloc), else the error matches ErrSize; a failure of the chunk
+// source is returned, with the obstack unchanged.
 func (o *Obstack) MakeRoom(n int) error {
 	if n < 0 || n > maxObject {
 		return &Error{Op: "MakeRoom", Err: ErrSize, Detail: fmt.Sprintf("size %d: want 0 up to %d", n, maxObject)}

@@ -195,7 +195,11 @@ func alignDown(a, mask uintptr) uintptr { return a &^ mask }
 // copies it to the Go heap rather than overwrite the next object.
 //
 // Alloc(0) returns an empty object, not nil: its address is a mark that Free
-// can return to. While an object is growing Alloc fails with ErrGrowing.
+// can return to. While an object is growing Alloc fails with ErrGrowing; a
+// negative n, or one above the largest object (64 TiB on 64-bit systems,
+// 1 GiB on 32-bit ones), fails with ErrSize; a failure of the chunk source
+// comes back wrapped, after OnAllocFailed. Every error is an *Error and
+// leaves the obstack unchanged.
 func (o *Obstack) Alloc(n int) ([]byte, error) {
 	p := alignUp(o.next, o.mask)
 	room := max(int(o.fast)-int(p), 0)
