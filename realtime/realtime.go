@@ -136,7 +136,9 @@ func Prepared() bool {
 
 // Release undoes Prepare: it unlocks the process (ending the Future mode),
 // restores the GC percentage, and turns transparent huge pages back on if
-// Prepare turned them off.
+// Prepare turned them off. Locks do not nest: after two Prepares one Release
+// unlocks everything. Without a successful Prepare since the last Release it
+// changes nothing and returns an error.
 func Release() error {
 	mu.Lock()
 	defer mu.Unlock()
@@ -211,11 +213,12 @@ type Faults struct {
 // String reads like "0 minor, 0 major".
 func (f Faults) String() string { return fmt.Sprintf("%d minor, %d major", f.Minor, f.Major) }
 
-// Run runs fn on a goroutine locked to its OS thread, after growing that
-// goroutine's stack by the prepared amount (256 KiB before any Prepare), and
-// returns the page faults the thread took during fn. It runs fn on the
-// calling goroutine: fn's own goroutines are not measured. Run works without
-// Prepare too, which shows what the preparation saves.
+// Run locks the calling goroutine to its OS thread, grows its stack by the
+// prepared amount (256 KiB before any Prepare), runs fn there and returns the
+// page faults the thread took during fn (getrusage RUSAGE_THREAD). fn runs on
+// the calling goroutine, so goroutines that fn starts are not measured. Run
+// works without Prepare too, which shows what the preparation saves. It
+// returns an error for a nil fn, or when the counters cannot be read.
 func Run(fn func()) (Faults, error) {
 	if fn == nil {
 		return Faults{}, errors.New("realtime: Run(nil)")
