@@ -61,20 +61,23 @@ type Buffer struct {
 	prev, next *Buffer
 }
 
-// New returns a buffer of size zero bytes in locked memory, with the default
-// Options: packed into a shared arena when size is at most MaxPacked,
-// otherwise in a mapping of its own. It is readable and writable. When the
-// memory cannot be locked it returns a *LockError at once.
+// New returns a buffer of size bytes, zeroed, in locked memory, with the
+// default Options: packed into a shared arena when size is at most
+// MaxPacked, otherwise in a mapping of its own. It is readable and writable.
+// When the memory cannot be locked it returns a *LockError at once; a size
+// that is not positive is an error, and on systems other than Linux the
+// error matches ErrNotSupported.
 func New(size int) (*Buffer, error) { return Options{}.New(size) }
 
 // NewFrom returns a buffer holding a copy of b and then wipes b (fills it
-// with zeros). On error b is left as it was, so that the caller can retry,
-// for example with AllowUnlocked, or wipe it.
+// with zeros). An empty b is an error; the others are New's. On error b is
+// left as it was, so that the caller can retry, for example with
+// AllowUnlocked, or wipe it.
 func NewFrom(b []byte) (*Buffer, error) { return Options{}.NewFrom(b) }
 
 // NewRandom returns a buffer of size bytes filled by the kernel's random
 // generator, written straight into the locked memory: no other copy of the
-// bytes ever exists.
+// bytes ever exists. Its errors are New's, or the generator's.
 func NewRandom(size int) (*Buffer, error) { return Options{}.NewRandom(size) }
 
 // New is New with the options o.

@@ -13,8 +13,8 @@
 // failed mlock comes back at once as an error that says what limit was hit
 // and how to lift it (never a hang or a panic); a degraded mode runs where
 // the memlock limit is tiny, but only when asked; small secrets are packed
-// many to a page instead of costing three mappings and two or more pages
-// each; and secrets are wiped in forked children.
+// many to a page instead of costing a mapping of three pages or more each
+// (guard, data, guard); and secrets are wiped in forked children.
 //
 // # Structures
 //
@@ -50,8 +50,9 @@
 // not inside a live secret is canary, a freed slot is wiped by writing the
 // canary back over it, and an empty page can change class without being
 // formatted. Ten thousand 32-byte keys take 118 pages of one arena: four
-// mappings instead of thirty thousand (the default vm.max_map_count is
-// 65,530).
+// mappings, where a mapping per key, standalone or in memguard, makes 20,004
+// (two per key, as the kernel merges the guards of neighbours; the default
+// vm.max_map_count is 65,530). docs/benchmarks.md has the figures.
 //
 // A page whose last secret goes is idle or retired. Up to four idle pages
 // per heap stay open, locked and all canary, so that a loop that makes and
