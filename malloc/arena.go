@@ -206,7 +206,7 @@ func (a *arena) freeChunk(r *region, pg int32) {
 	if r.top < r.dirty {
 		thr := int32(a.h.trimThreshold.Load() >> pageShift)
 		if thr >= 0 && r.dirty-r.top > thr {
-			pad := int32((a.h.topPad.Load() + pageSize - 1) >> pageShift)
+			pad := padToPages(a.h.topPad.Load())
 			from := r.dirty
 			if r.trimFrom > 0 {
 				// Still going down since the last trim: the swing is

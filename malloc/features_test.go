@@ -219,6 +219,54 @@ func TestLargeBlockReturnsToSystem(t *testing.T) {
 }
 
 // Trim gives freed arena memory back: its pages stop being resident.
+// A pad of 2 GiB or more, given to Trim or as M_TOP_PAD, keeps everything
+// above the top; it gives back no live block. The pad was converted to
+// int32 pages with wrap-around: Trim(1<<31) zeroed the blocks below the
+// top (MADV_DONTNEED) and closed them (PROT_NONE), and so did every
+// automatic trim with an M_TOP_PAD of 16 TiB - 40 KiB.
+func TestHugePad(t *testing.T) {
+	// uint64, converted at run time: the tests compile on 32-bit systems.
+	pads := []uint64{1 << 31, 1<<32 - 1, 1 << 43, (1<<32 - 10) << 12, math.MaxInt64}
+	for _, p := range pads {
+		pad := int(p)
+		t.Run(fmt.Sprintf("Trim(%d)", pad), func(t *testing.T) {
+			h := newHeap(t, malloc.Options{})
+			b, err := h.Malloc(40000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fillPattern(b, 3)
+			h.Trim(pad)
+			if !hasPattern(b, 3) {
+				t.Fatal("a live block lost its contents")
+			}
+			mustCheck(t, h)
+		})
+		t.Run(fmt.Sprintf("M_TOP_PAD=%d", pad), func(t *testing.T) {
+			h := newHeap(t, malloc.Options{MmapThreshold: 1 << 20, TrimThreshold: 1})
+			if err := h.Opt(malloc.M_TOP_PAD, pad); err != nil {
+				t.Fatal(err)
+			}
+			b, err := h.Malloc(40000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fillPattern(b, 3)
+			// Two chunks past the held sizes, freed from the top down:
+			// the top falls past the trim threshold, and the region is
+			// trimmed down to the pad.
+			c, _ := h.Malloc(200000)
+			d, _ := h.Malloc(200000)
+			h.Free(d)
+			h.Free(c)
+			if !hasPattern(b, 3) {
+				t.Fatal("a live block lost its contents")
+			}
+			mustCheck(t, h)
+		})
+	}
+}
+
 func TestTrim(t *testing.T) {
 	h := newHeap(t, malloc.Options{MmapThreshold: 32 << 20, TrimThreshold: -1})
 	var bs [][]byte

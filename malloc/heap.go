@@ -434,10 +434,10 @@ func (h *Heap) mapRegion(a *arena, size int64) (*region, error) {
 // trimTop gives the clean-able pages above top (keeping pad pages) back to
 // the system. The arena lock is held.
 func (h *Heap) trimTop(r *region, pad int32) bool {
-	from := r.top + pad
-	if from >= r.dirty {
+	if pad >= r.dirty-r.top { // and r.top+pad does not overflow
 		return false
 	}
+	from := r.top + pad
 	if r.source == "brk" && h.brkShrink(r, from) {
 		r.dirty = from
 		return true

@@ -259,6 +259,14 @@ func (r *region) retreat(from int32) {
 // what a cache may remember of the region (see Cache.remember).
 func (r *region) granules() uintptr { return uintptr(r.sacc.Load()) << (pageShift - 4) }
 
+// padToPages is a pad of n bytes (M_TOP_PAD, or Trim's argument) in whole
+// pages, 0 for a negative n and at most math.MaxInt32, never wrapped: a
+// pad that wrapped to a negative count of pages (Trim(1<<31), an M_TOP_PAD
+// of 8 TiB) made trimTop give back, and close, live blocks below the top.
+func padToPages(n int64) int32 {
+	return int32(min((uint64(max(n, 0))+pageSize-1)>>pageShift, 1<<31-1))
+}
+
 // topPad is the region's M_TOP_PAD in pages.
 func (r *region) topPad() int32 {
 	return int32(min(r.owner.topPad.Load()>>pageShift, int64(r.npages)))

@@ -287,7 +287,7 @@ func (h *Heap) Trim(pad int) bool {
 	if h.check(nil) != nil {
 		return false
 	}
-	padPages := int32(max(pad, 0)+pageSize-1) >> pageShift
+	padPages := padToPages(int64(pad))
 	released := false
 	for _, a := range h.allArenas() {
 		var buf [arenaHeld]uintptr
