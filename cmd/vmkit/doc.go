@@ -1,12 +1,15 @@
 /*
 Vmkit shows and changes what the page cache holds of files, locks files in
 memory, and shows a process's memory map. It replaces vmtouch, util-linux
-fincore, pcstat and pmap with one static binary that tells the truth about
-residency and prints JSON.
+fincore, pcstat and pmap with one binary that tells the truth about
+residency and prints JSON. Built with CGO_ENABLED=0 it is static:
+
+	CGO_ENABLED=0 go build -o vmkit ./cmd/vmkit
 
 Usage:
 
-	vmkit                            short help
+	vmkit                            short help (also vmkit help, -h, --help)
+	vmkit help COMMAND               a command's flags (also vmkit COMMAND --help)
 	vmkit resident [flags] [PATH...] how much of the files is in the page cache (default path .)
 	vmkit touch    [flags] PATH...   read the files into the page cache
 	vmkit evict    [flags] PATH...   drop the files from the page cache
@@ -15,7 +18,8 @@ Usage:
 	vmkit status   [--json] [PID]    VmSize, VmRSS, VmLck, VmSwap, faults, RLIMIT_MEMLOCK; machine settings
 	vmkit report   [--json]          a short report on vmkit's own process
 
-Flags are POSIX style and short flags combine (-fFv). Run 'vmkit COMMAND
+Flags are POSIX style and short flags combine (-fFv); a boolean flag also
+takes a value (--json=false). Run 'vmkit help COMMAND' or 'vmkit COMMAND
 --help' for a command's flags.
 
 # Walking
@@ -29,8 +33,9 @@ recursively and in parallel, and accept vmtouch's options:
 	-i, --ignore GLOB       skip files and directories whose name matches (repeatable)
 	-I, --include GLOB      only files whose name matches (repeatable)
 	-m, --max-size SIZE     skip files larger than SIZE (such as 500M)
-	-p, --range RANGE       only part of each file: A-B, A-, -B or B, sizes or percentages (such as 10k-50%)
-	-b, --batch FILE        more paths from FILE, one a line ('-' for stdin); -0 for NUL-separated
+	-p, --range RANGE       only part of each file: A-B, A-, -B or B (the same as -B), sizes or percentages (such as 10k-50%)
+	-b, --batch FILE        more paths from FILE, one a line ('-' for stdin)
+	-0, --null              paths in the -b file are separated by NUL bytes
 	-v, --verbose           a residency bar per file
 	-q, --quiet             print nothing but errors
 	    --json              one JSON document
@@ -122,8 +127,10 @@ sums the known files and is null when every file is unknown; "unknown" and
 hard_links, ignored, too_large, other_filesystems, pseudo_filesystems and
 visited. "method" is "cachestat" or "mincore". touch adds "touch": {"bytes",
 "seconds", "bytes_per_second"}; evict adds "evict": {"before", "evicted"};
-lock adds "lock": {"bytes", "files", "failed", "on_fault", "pid"}. These names
-are a contract: fields are added, never renamed.
+lock adds "lock": {"bytes", "files", "failed", "on_fault", "pid"}, all
+inside "summary". lock --daemon prints the document only with --wait; without
+it the command prints the daemon's verdict on stderr. These names are a
+contract: fields are added, never renamed.
 
 maps --json prints {"pid", "command", "regions": [{"start", "end", "kind", "segment",
 "perms", "offset", "dev", "inode", "path", "size", "rss", "pss", "dirty",

@@ -92,7 +92,7 @@ func kindTotals(rs []proc.Region) []kindTotal {
 func runMaps(e *env, args []string) int {
 	fs := newFlags(e, "maps")
 	var asJSON bool
-	fs.BoolVar(&asJSON, "json", false, "print one JSON document: {\"pid\": N, \"regions\": [...], \"by_kind\": [...], \"total\": {...}}")
+	fs.BoolVar(&asJSON, "json", false, "print one JSON document: {\"pid\": N, \"command\": NAME, \"regions\": [...], \"by_kind\": [...], \"total\": {...}}")
 	if code := parse(e, fs, args); code >= 0 {
 		return code
 	}

@@ -41,7 +41,7 @@ func (w *walkFlags) register(fs *pflag.FlagSet) {
 	fs.StringArrayVarP(&w.ignore, "ignore", "i", nil, "skip files and directories whose name matches this glob (repeatable)")
 	fs.StringArrayVarP(&w.include, "include", "I", nil, "only files whose name matches this glob (repeatable)")
 	fs.StringVarP(&w.maxSize, "max-size", "m", "", "skip files larger than this (such as 500M)")
-	fs.StringVarP(&w.pageRange, "range", "p", "", "only this part of each file: A-B, A-, -B, with sizes or percentages (such as 10k-50%)")
+	fs.StringVarP(&w.pageRange, "range", "p", "", "only this part of each file: A-B, A-, -B or B (the same as -B), with sizes or percentages (such as 10k-50%)")
 	fs.StringVarP(&w.batch, "batch", "b", "", "read more paths from this file, one a line ('-' for stdin)")
 	fs.BoolVarP(&w.nul, "null", "0", false, "paths in the -b file are separated by NUL bytes")
 	fs.StringVar(&w.method, "method", "auto", "how residency is read: auto, cachestat or mincore")
