@@ -35,6 +35,11 @@ type Heap struct {
 	closed    bool
 	err       error // set when the heap cannot work at all (unsupported system)
 
+	// dropMu keeps a cache's flush out of Close: the cleanup of a Cache
+	// dropped without Close runs when the collector says, and must not
+	// give blocks back into regions that Close is unmapping.
+	dropMu sync.Mutex
+
 	overflowMu sync.Mutex // guards overflow
 	overflow   *cacheState
 
@@ -256,6 +261,8 @@ func (h *Heap) newCacheStateFor(arena int) (*cacheState, error) {
 
 // dropCacheState flushes a cache's blocks and keeps its memory for reuse.
 func (h *Heap) dropCacheState(st *cacheState) {
+	h.dropMu.Lock()
+	defer h.dropMu.Unlock()
 	h.mu.Lock()
 	closed := h.closed
 	h.mu.Unlock()
@@ -1395,13 +1402,16 @@ func (h *Heap) Close() error {
 	if h.regionSize == 0 && h.err == nil {
 		return errZeroHeap
 	}
+	h.dropMu.Lock() // wait for a cache being flushed (see dropCacheState)
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
+		h.dropMu.Unlock()
 		return nil
 	}
 	h.closed = true
 	h.mu.Unlock()
+	h.dropMu.Unlock()
 	h.setMode(modeClosed, true)
 	var errs []error
 	for _, a := range h.allArenas() {
