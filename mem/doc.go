@@ -67,6 +67,17 @@
 // return ErrBreakOwned. The kernel reports a refused move only by leaving
 // the break where it was; both functions read it back and fail with ENOMEM.
 //
+// # Errors
+//
+// A call that the kernel refuses returns an *Error: the system call, the
+// page range and the errno, which it wraps (errors.Is(err, unix.ENOMEM)
+// holds), with a Hint when vmkit knows the remedy, as for RLIMIT_MEMLOCK.
+// Arguments that cannot work (a length that is not positive, an alignment
+// that is not a power of two, an unknown Advice or Prot) are refused before
+// any system call with an error that names the argument.
+// Every method of a closed Mapping returns ErrClosed; a memory access that
+// faults inside Try, ReadAt or WriteAt comes back as a *Fault.
+//
 // # Platforms
 //
 // Linux is the target. On other systems every call returns an error that

@@ -177,7 +177,8 @@ func (a Advice) String() string {
 	return "advice(" + itoa(int64(a)) + ")"
 }
 
-// ParseAdvice returns the Advice named s, as printed by Advice.String.
+// ParseAdvice returns the Advice named s, as printed by Advice.String. An
+// unknown name is an error that lists the valid ones.
 func ParseAdvice(s string) (Advice, error) {
 	for a, n := range adviceNames {
 		if n == s {
