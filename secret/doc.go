@@ -5,7 +5,7 @@
 //
 //	k, err := secret.NewRandom(32)   // locked, dump-excluded, wiped on fork
 //	if err != nil { ... }            // a *LockError names the limit and the remedies
-//	defer k.Destroy()                // checks the canary, wipes, unlocks, unmaps
+//	defer k.Destroy()                // checks the canaries, wipes, gives the memory back
 //	err = k.With(func(b []byte) error { return use(b) })
 //
 // The peers are awnumar/memguard, libsodium's sodium_malloc and OpenSSL's
@@ -147,6 +147,17 @@
 //	    call; otherwise it is retired: zeroed, munlocked, MADV_DONTNEED,
 //	    PROT_NONE. An empty arena is unmapped unless it is the last one.
 //	D4. Remove the buffer from the live list.
+//
+// # Errors
+//
+// A constructor that cannot lock its memory returns a *LockError (unless
+// Options.AllowUnlocked); a damaged canary comes back from With or Destroy
+// as a *CanaryError, and an access to a guard page inside With as a
+// *GuardError; the methods of a destroyed Buffer return ErrDestroyed, and
+// Enclave.Open after Purge ErrKeyDestroyed. Other failures of the kernel
+// come back wrapped (a *mem.Error where package mem made the call), so
+// errors.Is(err, unix.ENOMEM) and the like hold. On systems other than
+// Linux every call fails with an error matching ErrNotSupported.
 //
 // # What it cannot do
 //
