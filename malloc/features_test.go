@@ -165,6 +165,9 @@ func TestOptionsFromEnv(t *testing.T) {
 		"unknown":      {"VMKIT_MALLOC_TUNABLES": "colour=blue"},
 		"no equals":    {"VMKIT_MALLOC_TUNABLES": "arena_max"},
 		"bad perturb":  {"VMKIT_MALLOC_PERTURB": "300"},
+		// A product that wrapped was taken as its remainder: 1024 and 0.
+		"overflow k": {"VMKIT_MALLOC_MMAP_THRESHOLD": "18014398509481985k"},
+		"overflow g": {"VMKIT_MALLOC_TUNABLES": "mmap_threshold=0x40000000000000g"},
 	} {
 		if _, err := malloc.OptionsFromEnv(func(k string) string { return e[k] }); !errors.Is(err, malloc.ErrInvalidArgument) {
 			t.Errorf("%s: %v", name, err)

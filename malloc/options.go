@@ -2,6 +2,7 @@ package malloc
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"runtime"
 	"strconv"
@@ -254,6 +255,10 @@ func parseNum(s string) (int, error) {
 	n, err := strconv.ParseInt(s, 0, 64)
 	if err != nil {
 		return 0, fmt.Errorf("%q is not a number", s)
+	}
+	if n > math.MaxInt64/mult || n < math.MinInt64/mult {
+		// The product would wrap, perhaps to a valid but other value.
+		return 0, fmt.Errorf("%q times %d is out of range", s, mult)
 	}
 	return int(n * mult), nil
 }
