@@ -32,7 +32,7 @@ recursively and in parallel, and accept vmtouch's options:
 	-h, --hard-links        count every hard link (default: each device and inode once, under its smallest path)
 	-i, --ignore GLOB       skip files and directories whose name matches (repeatable)
 	-I, --include GLOB      only files whose name matches (repeatable)
-	-m, --max-size SIZE     skip files larger than SIZE (such as 500M)
+	-m, --max-size SIZE     skip files larger than SIZE (such as 500M; at least 1 byte)
 	-p, --range RANGE       only part of each file: A-B, A-, -B or B (the same as -B), sizes or percentages (such as 10k-50%)
 	-b, --batch FILE        more paths from FILE, one a line ('-' for stdin)
 	-0, --null              paths in the -b file are separated by NUL bytes
@@ -40,6 +40,20 @@ recursively and in parallel, and accept vmtouch's options:
 	-q, --quiet             print nothing but errors
 	    --json              one JSON document
 	    --method M          auto (default), cachestat or mincore
+
+A SIZE is a decimal number of bytes (digits, at most one decimal point)
+with an optional unit k, m, g, t or p, binary (1k = 1024) and
+case-insensitive, which may be followed by B or iB: 4096, 64k, 1.5G, 10MiB.
+A fraction of a byte is dropped. Exponents (1e3), hexadecimal (0x10, 0x1p3)
+and signs are refused, although vmtouch's strtod takes them. A bound of a
+RANGE is a SIZE or a percentage of each file's size (0% to 100%, such as
+12.5%); the range is widened to whole pages. -m 0 and a range that ends at
+0 (-p 0, -p 0-0, -p 10k-0%) are refused: vmtouch reads 0 there as "no
+limit" and "to the end of the file", where vmkit would select nothing; leave
+-m out for no limit, and write A- for the rest of each file. A flag given
+with an empty value (-p "", -m "" or -b "", as from an unset shell variable)
+is refused, never taken as the flag left out. Each of these is a one-line
+usage error, exit status 2, that says what form is accepted.
 
 A path on the command line that cannot be used (missing, unreadable, a FIFO,
 socket or device, a file of /proc or /sys) is reported once on stderr and

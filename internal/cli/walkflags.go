@@ -14,7 +14,10 @@ import (
 // walkFlags are the flags that resident, touch, evict and lock share: what
 // to walk (vmtouch's options) and how to print.
 type walkFlags struct {
-	cmd       string
+	cmd string
+	// fs is the flag set the flags were registered in: an empty -p, -m
+	// or -b is told from an absent one by fs.Changed.
+	fs        *pflag.FlagSet
 	follow    bool
 	oneFS     bool
 	hardLinks bool
@@ -32,6 +35,7 @@ type walkFlags struct {
 }
 
 func (w *walkFlags) register(fs *pflag.FlagSet) {
+	w.fs = fs
 	fs.BoolVarP(&w.verbose, "verbose", "v", false, "list every file with a residency bar")
 	fs.BoolVarP(&w.quiet, "quiet", "q", false, "print nothing but errors")
 	fs.BoolVar(&w.json, "json", false, "print one JSON document: {\"files\": [...], \"summary\": {...}}")
@@ -40,8 +44,8 @@ func (w *walkFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVarP(&w.hardLinks, "hard-links", "h", false, "count every hard link of a file (default: each inode once)")
 	fs.StringArrayVarP(&w.ignore, "ignore", "i", nil, "skip files and directories whose name matches this glob (repeatable)")
 	fs.StringArrayVarP(&w.include, "include", "I", nil, "only files whose name matches this glob (repeatable)")
-	fs.StringVarP(&w.maxSize, "max-size", "m", "", "skip files larger than this (such as 500M)")
-	fs.StringVarP(&w.pageRange, "range", "p", "", "only this part of each file: A-B, A-, -B or B (the same as -B), with sizes or percentages (such as 10k-50%)")
+	fs.StringVarP(&w.maxSize, "max-size", "m", "", "skip files larger than this: a decimal size, at least 1 byte, with an optional unit k, m, g, t (such as 4096, 64k or 1.5G)")
+	fs.StringVarP(&w.pageRange, "range", "p", "", "only this part of each file: A-B, A-, -B or B (the same as -B), with sizes or percentages (such as 10k-50%); an end of 0 is refused")
 	fs.StringVarP(&w.batch, "batch", "b", "", "read more paths from this file, one a line ('-' for stdin)")
 	fs.BoolVarP(&w.nul, "null", "0", false, "paths in the -b file are separated by NUL bytes")
 	fs.StringVar(&w.method, "method", "auto", "how residency is read: auto, cachestat or mincore")
@@ -55,15 +59,25 @@ func (w *walkFlags) options(e *env, args []string, defaultDot bool) (pagecache.O
 	o := pagecache.Options{Follow: w.follow, OneFilesystem: w.oneFS, HardLinks: w.hardLinks,
 		Ignore: w.ignore, Include: w.include, Workers: w.workers}
 	var err error
-	if w.maxSize != "" {
+	// A flag given with an empty value is a mistake (an unset shell
+	// variable), not the flag left out: -p "" is not the whole file.
+	if w.fs.Changed("max-size") {
 		if o.MaxSize, err = pagecache.ParseSize(w.maxSize); err != nil {
 			return o, nil, usageErr(e, w.cmd, "-m: %v", err)
 		}
+		// vmtouch -m 0 skips every file that is not empty, while a zero
+		// MaxSize is no limit: refuse what could mean either.
+		if o.MaxSize == 0 {
+			return o, nil, usageErr(e, w.cmd, "-m %s: the maximum file size must be at least 1 byte (such as 500M); leave -m out for no limit", w.maxSize)
+		}
 	}
-	if w.pageRange != "" {
+	if w.fs.Changed("range") {
 		if o.Range, err = pagecache.ParseRange(w.pageRange); err != nil {
 			return o, nil, usageErr(e, w.cmd, "-p: %v", err)
 		}
+	}
+	if w.fs.Changed("batch") && w.batch == "" {
+		return o, nil, usageErr(e, w.cmd, "-b: empty file name: want a file of paths, or '-' for stdin")
 	}
 	if o.Method, err = pagecache.ParseMethod(w.method); err != nil {
 		return o, nil, usageErr(e, w.cmd, "--method: %v", err)
@@ -71,7 +85,7 @@ func (w *walkFlags) options(e *env, args []string, defaultDot bool) (pagecache.O
 	if w.quiet && (w.verbose || w.json) {
 		return o, nil, usageErr(e, w.cmd, "-q cannot be combined with -v or --json")
 	}
-	if w.nul && w.batch == "" {
+	if w.nul && !w.fs.Changed("batch") {
 		return o, nil, usageErr(e, w.cmd, "-0 only applies to a -b file")
 	}
 	roots := append([]string{}, args...)

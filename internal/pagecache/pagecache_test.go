@@ -25,21 +25,38 @@ func TestParseSize(t *testing.T) {
 		want int64
 		ok   bool
 	}{
-		"bytes":     {"4096", 4096, true},
-		"kilo":      {"64k", 64 << 10, true},
-		"mega":      {"10M", 10 << 20, true},
-		"mebibyte":  {"10MiB", 10 << 20, true},
-		"kb":        {"3KB", 3 << 10, true},
-		"fraction":  {"1.5G", 3 << 29, true},
-		"tera":      {"2t", 2 << 40, true},
-		"spaces":    {" 7k ", 7 << 10, true},
-		"empty":     {"", 0, false},
-		"negative":  {"-1", 0, false},
-		"word":      {"lots", 0, false},
-		"percent":   {"50%", 0, false},
-		"overflow":  {"9999999p", 0, false},
-		"nan":       {"NaN", 0, false},
-		"bare unit": {"k", 0, false},
+		"bytes":      {"4096", 4096, true},
+		"kilo":       {"64k", 64 << 10, true},
+		"mega":       {"10M", 10 << 20, true},
+		"mebibyte":   {"10MiB", 10 << 20, true},
+		"kb":         {"3KB", 3 << 10, true},
+		"fraction":   {"1.5G", 3 << 29, true},
+		"tera":       {"2t", 2 << 40, true},
+		"spaces":     {" 7k ", 7 << 10, true},
+		"empty":      {"", 0, false},
+		"negative":   {"-1", 0, false},
+		"word":       {"lots", 0, false},
+		"percent":    {"50%", 0, false},
+		"overflow":   {"9999999p", 0, false},
+		"nan":        {"NaN", 0, false},
+		"bare unit":  {"k", 0, false},
+		"point":      {".5k", 512, true},
+		"bytes unit": {"100B", 100, true},
+		// strconv.ParseFloat (and vmtouch's strtod) take these; an
+		// operator who types them has made a mistake.
+		"exponent":      {"1e3", 0, false},
+		"exponent unit": {"1e3k", 0, false},
+		"hex":           {"0x10", 0, false},
+		"hex float":     {"0x1p3", 0, false},
+		"plus":          {"+5", 0, false},
+		"inf":           {"Inf", 0, false},
+		"underscore":    {"1_000", 0, false},
+		"two points":    {"1.2.3k", 0, false},
+		"bare point":    {".", 0, false},
+		"ib alone":      {"10ib", 0, false},
+		"unknown unit":  {"10x", 0, false},
+		"unit twice":    {"10kk", 0, false},
+		"huge digits":   {"99999999999999999999999999", 0, false},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -71,6 +88,13 @@ func TestRangeSpan(t *testing.T) {
 		"bad percentage": {"0-101%", 0, 0, false},
 		"empty":          {"", 0, 0, false},
 		"double dash":    {"1--2", 0, 0, false},
+		"dash alone":     {"-", 0, 0, false},
+		"zero end":       {"0-0", 0, 0, false},
+		"zero alone":     {"0", 0, 0, false},
+		"zero percent":   {"-0%", 0, 0, false},
+		"exponent":       {"1e3-", 0, 0, false},
+		"hex percentage": {"0x1p3%-", 0, 0, false},
+		"spaces":         {" 4k - 8k ", 4 << 10, 4 << 10, true},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -18,8 +18,14 @@ func PageSize() int64 { return pageSize }
 // Pages is the number of pages that n bytes occupy: n/PageSize rounded up.
 func Pages(n int64) int64 { return (n + pageSize - 1) / pageSize }
 
-// ParseSize reads a size such as "4096", "64k", "1.5G" or "10MiB". Units are
-// binary (k = 1024) and case-insensitive; a trailing "B" or "iB" is allowed.
+// ParseSize reads a size such as "4096", "64k", "1.5G" or "10MiB": a
+// decimal number (digits with at most one decimal point) and an optional
+// unit k, m, g, t or p, binary (k = 1024) and case-insensitive, which may be
+// followed by "B" or "iB"; a bare "B" means bytes. A fraction of a byte is
+// dropped. Exponents ("1e3"), hexadecimal ("0x10", "0x1p3"), signs, "Inf"
+// and "NaN", which strconv.ParseFloat would take, are refused: an operator
+// who types them has made a mistake, and vmtouch's strtod would read them
+// differently from what was meant.
 func ParseSize(s string) (int64, error) {
 	v, pct, err := parseBound(s)
 	if err != nil {
@@ -31,50 +37,75 @@ func ParseSize(s string) (int64, error) {
 	return v, nil
 }
 
+// sizeForm and percentForm say what ParseSize and a percentage accept, for
+// the errors.
+const (
+	sizeForm    = "want a decimal number of bytes with an optional unit k, m, g, t or p (1k = 1024), such as 4096, 64k or 1.5G"
+	percentForm = "want a decimal percentage from 0% to 100%, such as 25% or 12.5%"
+)
+
+// units are the multipliers of ParseSize, by the unit's letter.
+var units = map[byte]int64{'k': 1 << 10, 'm': 1 << 20, 'g': 1 << 30, 't': 1 << 40, 'p': 1 << 50}
+
 // parseBound reads a size or a percentage ("50%"). A percentage is returned in
 // hundredths of a percent (50% is 5000) so that "12.5%" is exact.
 func parseBound(s string) (v int64, percent bool, err error) {
 	t := strings.TrimSpace(s)
 	if t == "" {
-		return 0, false, errors.New("empty size")
+		return 0, false, fmt.Errorf("empty size: %s", sizeForm)
 	}
-	if strings.HasSuffix(t, "%") {
-		f, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(t, "%")), 64)
-		if err != nil || f < 0 || f > 100 || math.IsNaN(f) {
-			return 0, false, fmt.Errorf("bad percentage %q: want 0%% to 100%%", s)
+	if num, ok := strings.CutSuffix(t, "%"); ok {
+		num = strings.TrimSpace(num)
+		if !isDecimal(num) {
+			return 0, false, fmt.Errorf("bad percentage %q: %s", s, percentForm)
+		}
+		f, err := strconv.ParseFloat(num, 64)
+		if err != nil || f > 100 {
+			return 0, false, fmt.Errorf("bad percentage %q: %s", s, percentForm)
 		}
 		return int64(math.Round(f * 100)), true, nil
 	}
-	lower := strings.ToLower(t)
-	lower = strings.TrimSuffix(lower, "ib")
-	lower = strings.TrimSuffix(lower, "b")
+	// The number is the leading digits and point; the rest is the unit.
+	i := strings.IndexFunc(t, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
+	if i < 0 {
+		i = len(t)
+	}
+	num, unit := t[:i], strings.ToLower(strings.TrimSpace(t[i:]))
 	mult := int64(1)
-	if n := len(lower); n > 0 {
-		switch lower[n-1] {
-		case 'k':
-			mult = 1 << 10
-		case 'm':
-			mult = 1 << 20
-		case 'g':
-			mult = 1 << 30
-		case 't':
-			mult = 1 << 40
-		case 'p':
-			mult = 1 << 50
+	if unit != "" && unit != "b" {
+		m, ok := units[unit[0]]
+		if rest := unit[1:]; !ok || (rest != "" && rest != "b" && rest != "ib") {
+			return 0, false, fmt.Errorf("bad size %q: %s", s, sizeForm)
 		}
-		if mult != 1 {
-			lower = lower[:n-1]
-		}
+		mult = m
 	}
-	f, err := strconv.ParseFloat(strings.TrimSpace(lower), 64)
-	if err != nil || f < 0 || math.IsNaN(f) || math.IsInf(f, 0) {
-		return 0, false, fmt.Errorf("bad size %q: want a number of bytes with an optional unit k, m, g, t (such as 64k or 1.5G)", s)
+	if !isDecimal(num) {
+		return 0, false, fmt.Errorf("bad size %q: %s", s, sizeForm)
 	}
+	f, err := strconv.ParseFloat(num, 64)
 	b := f * float64(mult)
-	if b >= math.MaxInt64 {
+	if err != nil || b >= math.MaxInt64 {
+		// Only ErrRange is possible for a decimal number.
 		return 0, false, fmt.Errorf("size %q is too large", s)
 	}
 	return int64(b), false, nil
+}
+
+// isDecimal reports whether s is digits with at most one decimal point and
+// at least one digit: "12", "1.5", ".5", "3.".
+func isDecimal(s string) bool {
+	digits, points := 0, 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9':
+			digits++
+		case c == '.':
+			points++
+		default:
+			return false
+		}
+	}
+	return digits > 0 && points <= 1
 }
 
 // Bound is one end of a Range: a byte offset, or a percentage of the file's
@@ -107,16 +138,24 @@ type Range struct {
 
 // ParseRange reads a range "A-B", "A-" (from A to the end), "-B" (from the
 // start to B) or "B" (the same as "-B"). A and B are sizes as ParseSize reads
-// them, or percentages of each file's size ("25%").
+// them, or percentages of each file's size ("25%"). A range must name at
+// least one end, and an end B of 0 (or 0%) is refused: it would select
+// nothing, and vmtouch reads an end of 0 as the end of the file, so an
+// operator who writes it may mean either.
 func ParseRange(s string) (Range, error) {
+	const form = "want A-B, A-, -B or B, with sizes or percentages, such as 10k-50%"
 	t := strings.TrimSpace(s)
 	if t == "" {
-		return Range{}, errors.New("empty page range: want A-B, A-, -B or B, such as 10k-50%")
+		return Range{}, errors.New("empty page range: " + form)
 	}
 	var r Range
 	a, b, dash := strings.Cut(t, "-")
 	if !dash {
 		a, b = "", t
+	}
+	a, b = strings.TrimSpace(a), strings.TrimSpace(b)
+	if a == "" && b == "" {
+		return Range{}, fmt.Errorf("page range %q names neither end: %s", s, form)
 	}
 	if a != "" {
 		v, p, err := parseBound(a)
@@ -129,6 +168,9 @@ func ParseRange(s string) (Range, error) {
 		v, p, err := parseBound(b)
 		if err != nil {
 			return Range{}, fmt.Errorf("page range %q: %w", s, err)
+		}
+		if v == 0 {
+			return Range{}, fmt.Errorf("page range %q ends at 0, which selects nothing (vmtouch reads it as the end of the file): write A- for the rest of the file", s)
 		}
 		r.End, r.HasEnd = Bound{Value: v, Percent: p}, true
 	}
