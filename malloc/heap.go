@@ -1289,6 +1289,10 @@ func (h *Heap) pvalloc(size int, c *Cache) ([]byte, error) {
 	if size < 0 {
 		return nil, invalidArg("pvalloc", fmt.Sprintf("negative size %d", size))
 	}
+	if uint64(size) > 1<<46 {
+		// Rounded up, a size near MaxInt would wrap to a negative one.
+		return nil, tooLarge("pvalloc", size, 1<<46)
+	}
 	n := (size + osPageSize - 1) &^ (osPageSize - 1)
 	if n == 0 {
 		n = osPageSize

@@ -420,6 +420,23 @@ func TestAligned(t *testing.T) {
 	mustCheck(t, h)
 }
 
+// PValloc of a size that rounds up past MaxInt is refused as too large
+// (ErrNoMemory, ENOMEM), as every allocation function refuses one, not as
+// a negative size: the rounded size wrapped.
+func TestPVallocHuge(t *testing.T) {
+	h := newHeap(t, malloc.Options{})
+	c := h.NewCache()
+	defer c.Close()
+	for _, size := range []int{math.MaxInt, math.MaxInt - 4095} {
+		for name, pvalloc := range map[string]func(int) ([]byte, error){"heap": h.PValloc, "cache": c.PValloc, "package": malloc.PValloc} {
+			if b, err := pvalloc(size); !errors.Is(err, malloc.ErrNoMemory) || !errors.Is(err, unix.ENOMEM) {
+				t.Errorf("%s: PValloc(%d) = len %d, %v; want ErrNoMemory", name, size, len(b), err)
+			}
+		}
+	}
+	mustCheck(t, h)
+}
+
 func TestCalloc(t *testing.T) {
 	h := newHeap(t, malloc.Options{})
 	// Dirty some memory first, so that zeroing is needed.
