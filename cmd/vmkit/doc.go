@@ -55,6 +55,11 @@ with an empty value (-p "", -m "" or -b "", as from an unset shell variable)
 is refused, never taken as the flag left out. Each of these is a one-line
 usage error, exit status 2, that says what form is accepted.
 
+In a -b list a carriage return before each newline is dropped, so that a
+list with CRLF line ends (written on Windows, or by such a tool) names its
+files, as most line-reading tools take it; empty lines are skipped. With -0
+the bytes between NULs are the names, '\r' included.
+
 A path on the command line that cannot be used (missing, unreadable, a FIFO,
 socket or device, a file of /proc or /sys) is reported once on stderr and
 skipped, and the exit status is 1. Inside a tree, unreadable entries are

@@ -593,6 +593,44 @@ func TestDefaultPathAndTreeErrors(t *testing.T) {
 	}
 }
 
+// TestBatchCRLF: a -b list with CRLF line ends (written on Windows, or by
+// a tool that ends lines so) names its files without the '\r', for every
+// walking command; a path that does not exist is reported under its name,
+// with no '\r' hidden in the error. With -0 a '\r' is part of the name.
+func TestBatchCRLF(t *testing.T) {
+	dir := tempDir(t)
+	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	writeFile(t, a, 2*ps)
+	writeFile(t, b, 3*ps)
+	missing := filepath.Join(dir, "missing")
+	list := filepath.Join(dir, "list")
+	if err := os.WriteFile(list, []byte(a+"\r\n"+b+"\r\n"+missing+"\r\n\r\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []string{"resident", "touch", "evict"} {
+		t.Run(c, func(t *testing.T) {
+			r := vmkit(t, c, "--json", "-b", list)
+			if r.code != 1 {
+				t.Fatalf("exit %d, want 1 (one path missing); stderr %q", r.code, r.stderr)
+			}
+			if !strings.Contains(r.stdout, `"files": 2,`) || !strings.Contains(r.stdout, `"pages": 5,`) {
+				t.Errorf("the two files of the list were not both measured:\n%s", r.stdout)
+			}
+			if strings.Contains(r.stderr, "\r") || !strings.Contains(r.stderr, missing+":") || strings.Count(r.stderr, "\n") != 1 {
+				t.Errorf("stderr %q: want one line naming %s, without a carriage return", r.stderr, missing)
+			}
+		})
+	}
+	t.Run("null", func(t *testing.T) {
+		nul := filepath.Join(dir, "list0")
+		os.WriteFile(nul, []byte(a+"\r\x00"), 0o644)
+		r := vmkit(t, "resident", "-0", "-b", nul)
+		if r.code != 1 || !strings.Contains(r.stderr, a+"\r") {
+			t.Errorf("with -0 the '\\r' is part of the name: exit %d, stderr %q", r.code, r.stderr)
+		}
+	})
+}
+
 // TestEmptyBatch: a -b list without paths (find found nothing) is no files
 // for every walking command: not the working directory, not a usage error.
 func TestEmptyBatch(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/spf13/pflag"
 
@@ -46,7 +47,7 @@ func (w *walkFlags) register(fs *pflag.FlagSet) {
 	fs.StringArrayVarP(&w.include, "include", "I", nil, "only files whose name matches this glob (repeatable)")
 	fs.StringVarP(&w.maxSize, "max-size", "m", "", "skip files larger than this: a decimal size, at least 1 byte, with an optional unit k, m, g, t (such as 4096, 64k or 1.5G)")
 	fs.StringVarP(&w.pageRange, "range", "p", "", "only this part of each file: A-B, A-, -B or B (the same as -B), with sizes or percentages (such as 10k-50%); an end of 0 is refused")
-	fs.StringVarP(&w.batch, "batch", "b", "", "read more paths from this file, one a line ('-' for stdin)")
+	fs.StringVarP(&w.batch, "batch", "b", "", "read more paths from this file, one a line ('-' for stdin; a CR before the newline is dropped)")
 	fs.BoolVarP(&w.nul, "null", "0", false, "paths in the -b file are separated by NUL bytes")
 	fs.StringVar(&w.method, "method", "auto", "how residency is read: auto, cachestat or mincore")
 	fs.IntVar(&w.workers, "workers", 0, "parallel walkers (default: four times the CPUs, at least 8)")
@@ -142,7 +143,16 @@ func readBatch(e *env, name string, nul bool) ([]string, error) {
 	})
 	var out []string
 	for sc.Scan() {
-		if p := sc.Text(); p != "" {
+		p := sc.Text()
+		if !nul {
+			// A list written on Windows, or by a tool that ends lines
+			// with CRLF, names its files without the '\r', as
+			// bufio.ScanLines reads it: kept, the '\r' ended up in
+			// every path and hid in the errors' output. A name that
+			// really ends in '\r' can be given with -0.
+			p = strings.TrimSuffix(p, "\r")
+		}
+		if p != "" {
 			out = append(out, p)
 		}
 	}
