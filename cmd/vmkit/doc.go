@@ -108,7 +108,9 @@ reads nothing more) and holds the locks until SIGTERM, SIGINT or SIGHUP,
 then unlocks and exits 0, or 1 when some file could not be used or locked.
 Before locking anything it refuses, naming the numbers and the remedies,
 when the total exceeds RLIMIT_MEMLOCK without CAP_IPC_LOCK, or when the
-files need more mappings than vm.max_map_count leaves free.
+files need more mappings than vm.max_map_count leaves free. A file that
+shrank between the walk and its lock is reported as changed ("the file
+shrank from A to B bytes since it was listed") and is not locked.
 
 	-d, --daemon        run in the background (a new session); the command returns
 	                    once the daemon has passed the checks, with their verdict

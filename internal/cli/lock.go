@@ -120,6 +120,9 @@ func lockAndHold(e *env, wf *walkFlags, lf *lockFlags, o pagecache.Options, root
 		daemonReady(e, verdict)
 	}
 
+	if testHookBeforeLock != nil {
+		testHookBeforeLock()
+	}
 	locked, failed := lockTargets(e, ts, o, lf.onFault)
 	c := &collector{list: wf.json || wf.verbose, bars: wf.verbose}
 	o.Pages = wf.verbose
@@ -264,15 +267,28 @@ func lockTargets(e *env, ts []*target, o pagecache.Options, onFault bool) ([]loc
 	return locked, failed.Load()
 }
 
+// testHookBeforeLock, when set by a test, runs between the walk and the
+// locking: it changes the files there, as another process may.
+var testHookBeforeLock func()
+
 // lockOne maps t's span and locks it. With onFault only the pages cached
 // now are touched, so only they are locked; a file whose residency the
 // kernel hides gets none touched.
+//
+// A file that shrank since the walk no longer has pages for the whole
+// span: mlock cannot fault them in and fails with ENOMEM, whose hint would
+// blame RLIMIT_MEMLOCK. lockOne checks the size once the file is open, and
+// again when the lock fails (for a file truncated in between), and then
+// says that the file changed.
 func lockOne(t *target, o pagecache.Options, onFault bool) (*mem.Mapping, error) {
 	f, err := os.Open(t.path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	if err := checkShrank(f, t); err != nil {
+		return nil, err
+	}
 	var set *mem.Residency
 	if onFault {
 		po := o
@@ -299,9 +315,26 @@ func lockOne(t *target, o pagecache.Options, onFault bool) (*mem.Mapping, error)
 	}
 	if err != nil {
 		m.Close()
+		if serr := checkShrank(f, t); serr != nil {
+			return nil, serr
+		}
 		return nil, err
 	}
 	return m, nil
+}
+
+// checkShrank returns an error when f no longer has pages for all of t's
+// span, the file having been truncated since it was walked.
+func checkShrank(f *os.File, t *target) error {
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if pagecache.Pages(st.Size())*pagecache.PageSize() < t.off+t.len {
+		return fmt.Errorf("the file shrank from %d to %d bytes since it was listed, and its pages up to byte %d no longer exist; nothing of it is locked (run lock again)",
+			t.size, st.Size(), t.off+t.len)
+	}
+	return nil
 }
 
 // touchRuns reads one byte of every page of m that set marks resident, so

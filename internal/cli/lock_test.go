@@ -4,6 +4,7 @@ package cli_test
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -16,6 +17,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/vmkit/vmkit/internal/cli"
 )
 
 // lockTree makes files of the given sizes and returns the directory and the
@@ -212,6 +215,43 @@ func TestLockForeground(t *testing.T) {
 	cmd.Process.Signal(syscall.SIGHUP)
 	if err := cmd.Wait(); err != nil {
 		t.Errorf("after SIGHUP: %v", err)
+	}
+}
+
+// TestLockFileShrank: a file truncated between the walk and the lock has no
+// pages for the span the walk measured; mlock fails on them with ENOMEM,
+// which once came out with a hint to raise RLIMIT_MEMLOCK or grant
+// CAP_IPC_LOCK. lock must say that the file changed. The truncation runs
+// in the hook between the two steps, so the test is deterministic; lock
+// runs in this process (Main), where the hook can be set.
+func TestLockFileShrank(t *testing.T) {
+	dir := tempDir(t)
+	p := filepath.Join(dir, "shrinks")
+	writeFile(t, p, 16*ps)
+	defer cli.SetTestHookBeforeLock(func() {
+		if err := os.Truncate(p, 2*ps); err != nil {
+			t.Error(err)
+		}
+	})()
+	var stdout, stderr bytes.Buffer
+	code := cli.Main([]string{"lock", "--json", p}, strings.NewReader(""), &stdout, &stderr)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1; stderr %q", code, stderr.String())
+	}
+	want := fmt.Sprintf("vmkit: lock %s: the file shrank from %d to %d bytes since it was listed", p, 16*ps, 2*ps)
+	if msg := stderr.String(); !strings.HasPrefix(msg, want) || strings.Contains(msg, "RLIMIT_MEMLOCK") || strings.Count(msg, "\n") != 1 {
+		t.Errorf("stderr %q: want one line that starts %q and does not blame RLIMIT_MEMLOCK", msg, want)
+	}
+	var d struct {
+		Summary struct {
+			Lock struct{ Files, Failed int64 }
+		}
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &d); err != nil {
+		t.Fatalf("bad JSON: %v\n%s", err, stdout.String())
+	}
+	if d.Summary.Lock.Files != 0 || d.Summary.Lock.Failed != 1 {
+		t.Errorf("lock summary %+v, want no file locked and one failed", d.Summary.Lock)
 	}
 }
 
