@@ -204,8 +204,11 @@ func (a *arena) allocChunk(n, align int32, k uint8) (*region, int32, error) {
 func (a *arena) freeChunk(r *region, pg int32) {
 	r.freeChunkAt(pg)
 	if r.top < r.dirty {
-		thr := int32(a.h.trimThreshold.Load() >> pageShift)
-		if thr >= 0 && r.dirty-r.top > thr {
+		// In int64: a threshold of 8 TiB or more wrapped in int32 pages,
+		// to a negative one (never trim) or a tiny one (trim at every
+		// free).
+		thr := a.h.trimThreshold.Load() >> pageShift
+		if thr >= 0 && int64(r.dirty-r.top) > thr {
 			pad := padToPages(a.h.topPad.Load())
 			from := r.dirty
 			if r.trimFrom > 0 {

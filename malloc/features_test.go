@@ -270,6 +270,27 @@ func TestHugePad(t *testing.T) {
 	}
 }
 
+// A trim threshold of 16 TiB + 4 KiB keeps the top: it was converted to
+// int32 pages with wrap-around, to 1 page, and every free trimmed.
+func TestHugeTrimThreshold(t *testing.T) {
+	h := newHeap(t, malloc.Options{MmapThreshold: 4 << 20})
+	huge := uint64(1<<32+1) << 12 // converted at run time: the tests compile on 32-bit systems
+	if err := h.Opt(malloc.M_TRIM_THRESHOLD, int(huge)); err != nil {
+		t.Fatal(err)
+	}
+	b, err := h.Malloc(1 << 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Free(b); err != nil {
+		t.Fatal(err)
+	}
+	if kc := h.Info().Keepcost; kc < 1<<20 {
+		t.Fatalf("Keepcost %d after freeing 1 MiB at the top under a 16 TiB trim threshold", kc)
+	}
+	mustCheck(t, h)
+}
+
 func TestTrim(t *testing.T) {
 	h := newHeap(t, malloc.Options{MmapThreshold: 32 << 20, TrimThreshold: -1})
 	var bs [][]byte
