@@ -2,11 +2,14 @@ package shm_test
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"strconv"
 	"strings"
 	"testing"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/vmkit/vmkit/mem"
 	"github.com/vmkit/vmkit/proc"
@@ -140,6 +143,60 @@ func TestSysVHugePagesAttachAnyPlacement(t *testing.T) {
 		}
 		if err := m.Close(); err != nil {
 			t.Fatalf("round %d: %v", k, err)
+		}
+		pad.Close()
+	}
+}
+
+// TestSysVHugePagesRemap remaps the attachment of a segment of huge pages.
+// Attach wrapped it as a Mapping of 4 KiB pages, so Remap gave the kernel
+// lengths of 4 KiB pages: growing failed with a bare EINVAL, and shrinking
+// to a length that is not a multiple of the huge page succeeded (the kernel
+// rounds hugetlb lengths up and changed nothing) while the Mapping took the
+// shorter length, after which Close failed with EINVAL and the attachment
+// stayed. The Mapping is now one of huge pages: Remap shrinks in whole huge
+// pages and refuses to grow with a hint that says why, and Close works.
+// The segment of two huge pages is attached with the address space shifted
+// a page at a time, so that some first attempts land on a huge page
+// boundary, where the kernel attaches such a segment at once.
+func TestSysVHugePagesRemap(t *testing.T) {
+	hp := meminfoKiB(t, "Hugepagesize:") << 10
+	if hp == 0 {
+		t.Skip("no huge pages on this system")
+	}
+	reserveHugePages(t, 2)
+	s, err := shm.SysV(shm.Private, 2*hp, shm.SysVCreate|shm.SysVHugePages|0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	removeSysV(t, s.ID())
+	ps := os.Getpagesize()
+	want := bytes.Repeat([]byte("remap"), hp/5)
+	for k := range hp / ps {
+		pad, err := mem.Map((k+1)*ps, mem.Read, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := s.Attach(mem.Read | mem.Write)
+		if err != nil {
+			pad.Close()
+			t.Fatalf("round %d: %v", k, err)
+		}
+		copy(m.Bytes(), want)
+		if err := m.Remap(3 * hp); !errors.Is(err, unix.EINVAL) || !strings.Contains(err.Error(), "cannot grow") {
+			t.Fatalf("round %d: Remap to three huge pages: %v, want EINVAL that says the kernel cannot grow huge pages", k, err)
+		}
+		if err := m.Remap(hp / 2); err != nil {
+			t.Fatalf("round %d: Remap to half a huge page: %v", k, err)
+		}
+		if m.Len() != hp/2 || !bytes.Equal(m.Bytes(), want[:hp/2]) {
+			t.Fatalf("round %d: after Remap: %d bytes, contents kept %v", k, m.Len(), bytes.Equal(m.Bytes(), want[:hp/2]))
+		}
+		if err := m.Close(); err != nil {
+			t.Fatalf("round %d: Close after Remap: %v", k, err)
+		}
+		if st, err := s.Stat(); err != nil || st.Attached != 0 {
+			t.Fatalf("round %d: after Close: %+v, %v; want no attachment left", k, st, err)
 		}
 		pad.Close()
 	}

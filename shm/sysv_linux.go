@@ -17,6 +17,7 @@ import (
 
 	"github.com/vmkit/vmkit/internal/sys"
 	"github.com/vmkit/vmkit/mem"
+	"github.com/vmkit/vmkit/proc"
 )
 
 // SysV finds or makes the System V segment of key (shmget(2)).
@@ -172,9 +173,17 @@ func (s *SysVSegment) Key() int { return s.key }
 // or made so by another process) needs an address aligned to the huge page
 // size: the first attempt is made at an address that is not (when the
 // segment's size is not a multiple of it), the kernel refuses it with
-// EINVAL, and Attach reserves a range aligned to the system's huge page
-// size (mem.MapAligned) and tries again; the Mapping then covers the
-// segment's size rounded up to whole huge pages, as the kernel maps it.
+// EINVAL, and Attach reserves a range of the system's huge pages (mem.Map
+// with mem.HugePages|mem.NoReserve, which takes none from the pool) and
+// tries again. A segment of huge pages whose size is a multiple of the
+// huge page may be attached at the first attempt, when the range happens to
+// fall on a boundary: Attach then reads the attachment's page size in
+// /proc/self/smaps and, for huge pages, attaches it again so. The Mapping
+// of a segment of huge pages is thus one of huge pages, as mem.Map makes
+// them: it covers the segment's size rounded up to whole huge pages, as the
+// kernel maps it, and Remap changes it in whole huge pages and only
+// shrinks it (the kernel never grows hugetlb memory: EINVAL, with a hint
+// that says so).
 func (s *SysVSegment) Attach(prot mem.Prot) (*mem.Mapping, error) {
 	seg := idString(s.id)
 	if prot&^(mem.Read|mem.Write|mem.Exec) != 0 || prot&mem.Read == 0 {
@@ -203,7 +212,7 @@ func (s *SysVSegment) Attach(prot mem.Prot) (*mem.Mapping, error) {
 		fl |= sys.ShmExec
 	}
 	m, base, at, err := s.attachOver(int(st.Size), 0, prot, fl)
-	if m != nil && errors.Is(err, unix.EINVAL) {
+	if m != nil && (errors.Is(err, unix.EINVAL) || err == nil && attachedHuge(int(st.Size), base)) {
 		if hp := hugePageSize(); hp > 0 {
 			m.Close()
 			size := (int(st.Size) + hp - 1) &^ (hp - 1)
@@ -237,16 +246,27 @@ func (s *SysVSegment) Attach(prot mem.Prot) (*mem.Mapping, error) {
 	return m, nil
 }
 
-// attachOver reserves size bytes, aligned to align (0 for a page), and
-// attaches the segment over the reservation with SHM_REMAP. It returns the
-// reservation (nil when reserving failed), its address and where the kernel
-// attached; on a shmat error the caller closes the reservation.
+// attachOver reserves size bytes, of huge pages when align is not 0 (the
+// huge page size), and attaches the segment over the reservation with
+// SHM_REMAP. It returns the reservation (nil when reserving failed), its
+// address and where the kernel attached; on a shmat error the caller closes
+// the reservation.
+//
+// The reservation's Mapping is what Attach returns, so it must describe
+// the pages the segment brings: a Mapping of huge pages rounds Remap to
+// them, one of ordinary pages gave the kernel lengths it refuses or rounds
+// up behind the Mapping's back (so that Close then failed with EINVAL).
+// With mem.NoReserve the reservation takes no huge page from the pool: it
+// is replaced before anything touches it.
 func (s *SysVSegment) attachOver(size, align int, prot mem.Prot, fl int) (*mem.Mapping, unsafe.Pointer, uintptr, error) {
 	var m *mem.Mapping
 	var err error
 	if align == 0 {
 		m, err = reserveOffHuge(size, prot)
-	} else {
+	} else if m, err = mem.Map(size, prot, mem.Shared|mem.HugePages|mem.NoReserve); err != nil {
+		// A kernel that refuses even that still places the segment
+		// on an aligned range, as before, at the price of a Mapping
+		// of ordinary pages.
 		m, err = mem.MapAligned(size, align, prot, mem.Shared)
 	}
 	if err != nil {
@@ -289,6 +309,25 @@ func reserveOffHuge(size int, prot mem.Prot) (*mem.Mapping, error) {
 		held = append(held, m)
 	}
 	return nil, &Error{Op: "shmat (reserve)", Err: unix.ENOMEM, Hint: "every range reserved fell on a huge page boundary"}
+}
+
+// attachedHuge reports whether a segment of size bytes, attached at base by
+// the first attempt, is one of huge pages: possible only when base is on a
+// huge page boundary and size a multiple of the huge page (otherwise
+// reserveOffHuge made sure the kernel refused it). The kernel's page size
+// for the attachment is in /proc/self/smaps; when it cannot be read the
+// attachment is taken for ordinary pages, as before.
+func attachedHuge(size int, base unsafe.Pointer) bool {
+	hp := hugePageSize()
+	if hp <= os.Getpagesize() || size%hp != 0 || uintptr(base)%uintptr(hp) != 0 {
+		return false
+	}
+	regions, err := proc.Maps(0)
+	if err != nil {
+		return false
+	}
+	r, ok := proc.Find(regions, uintptr(base))
+	return ok && r.KernelPageSize > int64(os.Getpagesize())
 }
 
 // hugePageSize is the system's default huge page size from /proc/meminfo,
