@@ -27,7 +27,7 @@ takes a value (--json=false). Run 'vmkit help COMMAND' or 'vmkit COMMAND
 resident, touch, evict and lock take files and directories, walk directories
 recursively and in parallel, and accept vmtouch's options:
 
-	-f, --follow            follow symbolic links inside directories (links named on the command line are always followed)
+	-f, --follow            follow symbolic links inside directories (links named on the command line are always followed); a file met under several names counts once, under its own name or the smallest link
 	-F, --one-file-system   do not cross into other filesystems
 	-h, --hard-links        count every hard link (default: each device and inode once, under its smallest path)
 	-i, --ignore GLOB       skip files and directories whose name matches (repeatable)

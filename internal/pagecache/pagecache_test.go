@@ -309,3 +309,42 @@ func TestWalkFollowsRootSymlinks(t *testing.T) {
 		t.Errorf("skipped %d symlinks, want 1 (the one inside the tree)", n)
 	}
 }
+
+// TestWalkFollowCountsEachFileOnce: under Follow a file of one link met
+// both under its own name and through symbolic links is visited once, under
+// its own name; a file reached only through links, once under the smallest
+// of them. Each file was counted once per name before.
+func TestWalkFollowCountsEachFileOnce(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "a"), make([]byte, 2*ps), 0o644)
+	os.Symlink("a", filepath.Join(dir, "l1"))
+	os.Symlink("a", filepath.Join(dir, "l2"))
+	out := t.TempDir()
+	os.WriteFile(filepath.Join(out, "b"), make([]byte, ps), 0o644)
+	os.Symlink(filepath.Join(out, "b"), filepath.Join(dir, "m2"))
+	os.Symlink(filepath.Join(out, "b"), filepath.Join(dir, "m1"))
+	for _, workers := range []int{1, 4} {
+		var mu sync.Mutex
+		var got []string
+		var st pagecache.Stats
+		err := pagecache.Walk([]string{dir}, pagecache.Options{Follow: true, Workers: workers}, pagecache.Handler{
+			Visit: func(e *pagecache.Entry) error {
+				mu.Lock()
+				got = append(got, filepath.Base(e.Path))
+				mu.Unlock()
+				return nil
+			},
+			Error: func(err error) { t.Error(err) },
+		}, &st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(got)
+		if want := []string{"a", "m1"}; !slices.Equal(got, want) {
+			t.Errorf("%d workers: visited %v, want %v", workers, got, want)
+		}
+		if n := st.Skipped[pagecache.SkipSymlink].Load(); n != 3 {
+			t.Errorf("%d workers: skipped %d symlinks, want 3", workers, n)
+		}
+	}
+}

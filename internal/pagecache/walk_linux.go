@@ -106,6 +106,9 @@ type walker struct {
 	// its paths seen so far; those files are visited after the walk, so
 	// that which name counts does not depend on timing.
 	links map[devIno]string
+	// direct holds, under Follow, the files of one link visited by the
+	// walk itself: a symbolic link to one of them does not count it again.
+	direct map[devIno]struct{}
 }
 
 // Walk visits every regular file named by roots or found below them, in
@@ -119,7 +122,7 @@ func Walk(roots []string, o Options, h Handler, st *Stats) error {
 	if h.Visit == nil {
 		h.Visit = func(*Entry) error { return nil }
 	}
-	w := &walker{o: &o, h: h, stats: st, seenDirs: map[devIno]string{}, links: map[devIno]string{}}
+	w := &walker{o: &o, h: h, stats: st, seenDirs: map[devIno]string{}, links: map[devIno]string{}, direct: map[devIno]struct{}{}}
 	w.cond.L = &w.mu
 	cwd := &dirRef{fd: unix.AT_FDCWD}
 	cwd.refs.Store(1 << 30) // never closed
@@ -151,7 +154,13 @@ func Walk(roots []string, o Options, h Handler, st *Stats) error {
 // smallest path, in parallel.
 func (w *walker) visitLinks(workers int) {
 	paths := make([]string, 0, len(w.links))
-	for _, p := range w.links {
+	for k, p := range w.links {
+		if _, ok := w.direct[k]; ok {
+			// Reached through a symbolic link, and counted already
+			// under its own name.
+			w.skip(SkipSymlink)
+			continue
+		}
 		paths = append(paths, p)
 	}
 	var next atomic.Int64
@@ -572,18 +581,28 @@ func (w *walker) file(d *dirRef, n name, root bool, e *Entry, rest *[]name) {
 		w.skip(SkipTooLarge)
 		return
 	}
-	if !w.o.HardLinks && st.Nlink > 1 {
-		key := devIno{uint64(st.Dev), st.Ino}
+	key := devIno{uint64(st.Dev), st.Ino}
+	// A file of several links, or under Follow one reached through a
+	// symbolic link (or named as a root), may be met under several names:
+	// it is visited after the walk, once, under its smallest name.
+	if !w.o.HardLinks && (st.Nlink > 1 || w.o.Follow && follow) {
 		w.seenMu.Lock()
 		first, seen := w.links[key]
 		if !seen || path < first {
 			w.links[key] = path
 		}
 		w.seenMu.Unlock()
-		if seen {
+		if seen && st.Nlink > 1 {
 			w.skip(SkipHardLink)
+		} else if seen {
+			w.skip(SkipSymlink)
 		}
-		return // visited after the walk, under its smallest path
+		return
+	}
+	if !w.o.HardLinks && w.o.Follow {
+		w.seenMu.Lock()
+		w.direct[key] = struct{}{}
+		w.seenMu.Unlock()
 	}
 	if rest != nil && len(*rest) > 0 && st.Size >= splitSize {
 		d.retain()
