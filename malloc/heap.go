@@ -141,7 +141,7 @@ func newHeap(opts Options) *Heap {
 		if test == 0 {
 			test = defaultArenaTest
 		}
-		limit = max(1, min(8*ncpu, min(test, ncpu)))
+		limit = max(1, min(test, ncpu))
 	}
 	h.arenaLimit.Store(int32(limit))
 	h.mmapThreshold.Store(defaultMmapThreshold)

@@ -12,8 +12,7 @@ import (
 // Options configure a Heap. The zero value gives glibc's defaults on a
 // 64-bit system: a dynamic mmap threshold starting at 128 KiB, a trim
 // threshold of 128 KiB, a top pad of 128 KiB, up to 65,536 mapped blocks,
-// and one arena per CPU (at most ArenaTest, 8 by default, and at most eight
-// per CPU).
+// and one arena per CPU, at most ArenaTest (8 by default).
 type Options struct {
 	// ArenaMax is the number of arenas (M_ARENA_MAX); 0 chooses from the
 	// number of CPUs and ArenaTest.

@@ -28,7 +28,10 @@ import (
 // To serve it next to net/http/pprof's profiles:
 //
 //	http.HandleFunc("/debug/vmkit/malloc", func(w http.ResponseWriter, _ *http.Request) {
-//		malloc.WriteProfile(w)
+//		w.Header().Set("Content-Type", "application/octet-stream")
+//		if err := malloc.WriteProfile(w); err != nil {
+//			http.Error(w, err.Error(), http.StatusInternalServerError)
+//		}
 //	})
 func (h *Heap) WriteProfile(w io.Writer) error {
 	if h == nil {
