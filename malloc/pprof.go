@@ -8,7 +8,6 @@ import (
 	"os"
 	"reflect"
 	"runtime"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -37,31 +36,8 @@ func (h *Heap) WriteProfile(w io.Writer) error {
 	if h == nil {
 		return errNilHeap
 	}
-	type group struct {
-		stack          []uintptr
-		objects, bytes float64
-	}
-	h.prof.mu.Lock()
-	groups := map[string]*group{}
-	for _, s := range h.prof.live {
-		k := stackKey(s.stack)
-		g := groups[k]
-		if g == nil {
-			g = &group{stack: s.stack}
-			groups[k] = g
-		}
-		wt := sampleWeight(s.size, s.rate)
-		g.objects += wt
-		g.bytes += wt * float64(s.size)
-	}
+	list, _ := h.prof.groups()
 	rate := h.prof.rate.Load()
-	h.prof.mu.Unlock()
-	list := make([]*group, 0, len(groups))
-	for _, g := range groups {
-		list = append(list, g)
-	}
-	sort.Slice(list, func(i, j int) bool { return list[i].bytes > list[j].bytes })
-
 	var b profileBuilder
 	b.str("") // index 0 is the empty string
 	b.textMapping()
@@ -74,7 +50,7 @@ func (h *Heap) WriteProfile(w io.Writer) error {
 		}
 		b.out.message(2, func(m *protoBuf) {
 			m.packedUint64(1, locs)
-			m.packedInt64(2, []int64{int64(math.Round(g.objects)), int64(math.Round(g.bytes))})
+			m.packedInt64(2, []int64{int64(math.Round(g.estN)), int64(math.Round(g.estBytes))})
 		})
 	}
 	b.finish(rate)

@@ -142,6 +142,43 @@ func (pr *profiler) forgetAll() {
 	pr.mu.Unlock()
 }
 
+// sampleGroup is the live samples of one call stack: their number and
+// bytes, and the blocks and bytes they stand for (see sampleWeight).
+type sampleGroup struct {
+	stack          []uintptr
+	n              int
+	bytes          int64
+	estN, estBytes float64
+}
+
+// groups returns the live samples grouped by call stack, the largest
+// estimate first, and the number of samples.
+func (pr *profiler) groups() ([]*sampleGroup, int) {
+	pr.mu.Lock()
+	byStack := map[string]*sampleGroup{}
+	for _, s := range pr.live {
+		k := stackKey(s.stack)
+		g := byStack[k]
+		if g == nil {
+			g = &sampleGroup{stack: s.stack}
+			byStack[k] = g
+		}
+		g.n++
+		g.bytes += int64(s.size)
+		wt := sampleWeight(s.size, s.rate)
+		g.estN += wt
+		g.estBytes += wt * float64(s.size)
+	}
+	n := len(pr.live)
+	pr.mu.Unlock()
+	list := make([]*sampleGroup, 0, len(byStack))
+	for _, g := range byStack {
+		list = append(list, g)
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].estBytes > list[j].estBytes })
+	return list, n
+}
+
 // WriteLeaks writes the sampled blocks that are still allocated, grouped by
 // the call stack that allocated them, largest first: the leak report. Where
 // the sampling rate is above 1, each group also gives the blocks and bytes
@@ -152,34 +189,7 @@ func (h *Heap) WriteLeaks(w io.Writer) error {
 	if h == nil {
 		return errNilHeap
 	}
-	h.prof.mu.Lock()
-	type group struct {
-		stack          []uintptr
-		n              int
-		bytes          int64
-		estN, estBytes float64 // scaled up from the samples (see sampleWeight)
-	}
-	groups := map[string]*group{}
-	for _, s := range h.prof.live {
-		k := stackKey(s.stack)
-		g := groups[k]
-		if g == nil {
-			g = &group{stack: s.stack}
-			groups[k] = g
-		}
-		g.n++
-		g.bytes += int64(s.size)
-		wt := sampleWeight(s.size, s.rate)
-		g.estN += wt
-		g.estBytes += wt * float64(s.size)
-	}
-	nlive := len(h.prof.live)
-	h.prof.mu.Unlock()
-	list := make([]*group, 0, len(groups))
-	for _, g := range groups {
-		list = append(list, g)
-	}
-	sort.Slice(list, func(i, j int) bool { return list[i].estBytes > list[j].estBytes })
+	list, nlive := h.prof.groups()
 	rate := h.prof.rate.Load()
 	info := h.Info()
 	if _, err := fmt.Fprintf(w, "malloc leak report: %d sampled live blocks in %d stacks (1 sample per %d bytes); in use now: %d bytes in arenas, %d bytes mapped\n",
