@@ -3,13 +3,13 @@ package mem_test
 import (
 	"errors"
 	"os"
-	"strconv"
 	"strings"
 	"testing"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/vmkit/vmkit/internal/testchild"
 	"github.com/vmkit/vmkit/mem"
 	"github.com/vmkit/vmkit/proc"
 )
@@ -22,12 +22,12 @@ import (
 // gave EINVAL every time, and the huge pages leaked until exit), protected
 // or remapped.
 func TestHugePagesLengthNotAMultiple(t *testing.T) {
-	hp := meminfoKiB(t, "Hugepagesize:") << 10
+	hp := testchild.MeminfoKiB(t, "Hugepagesize:") << 10
 	if hp == 0 {
 		t.Skip("no huge pages on this system")
 	}
-	reserveHugePages(t, 2)
-	free := meminfoKiB(t, "HugePages_Free:")
+	testchild.ReserveHugePages(t, 2)
+	free := testchild.MeminfoKiB(t, "HugePages_Free:")
 
 	n := hp + 100 // two huge pages
 	m, err := mem.Map(n, mem.Read|mem.Write, mem.HugePages)
@@ -74,7 +74,7 @@ func TestHugePagesLengthNotAMultiple(t *testing.T) {
 	if err := m.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	if got := meminfoKiB(t, "HugePages_Free:"); got != free {
+	if got := testchild.MeminfoKiB(t, "HugePages_Free:"); got != free {
 		t.Fatalf("HugePages_Free is %d after Close, %d before Map: the mapping leaked", got, free)
 	}
 
@@ -105,52 +105,5 @@ func TestHugePagesLengthNotAMultiple(t *testing.T) {
 		t.Fatal(err)
 	} else if err == nil && back[0] != 7 {
 		t.Fatalf("the byte written through the mapping reads %d from the file", back[0])
-	}
-}
-
-// meminfoKiB reads a "Key: N kB" (or "Key: N") line of /proc/meminfo; 0 if
-// absent.
-func meminfoKiB(t *testing.T, key string) int {
-	t.Helper()
-	b, err := os.ReadFile("/proc/meminfo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, key); ok {
-			n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
-			return n
-		}
-	}
-	return 0
-}
-
-// reserveHugePages makes sure n huge pages are free, raising
-// vm.nr_hugepages for the test (and restoring it after) when it can. The
-// pool it asks for is the pages in use plus n: surplus pages in use
-// (vm.nr_overcommit_hugepages) are not counted in nr_hugepages, and become
-// part of the raised pool.
-func reserveHugePages(t *testing.T, n int) {
-	t.Helper()
-	const knob = "/proc/sys/vm/nr_hugepages"
-	free := meminfoKiB(t, "HugePages_Free:")
-	if free >= n {
-		return
-	}
-	old, err := os.ReadFile(knob)
-	if err != nil {
-		t.Skipf("cannot read %s: %v", knob, err)
-	}
-	inUse := meminfoKiB(t, "HugePages_Total:") - free
-	if err := os.WriteFile(knob, []byte(strconv.Itoa(inUse+n)), 0); err != nil {
-		t.Skipf("cannot reserve huge pages (%v): run as root or raise %s", err, knob)
-	}
-	t.Cleanup(func() {
-		if err := os.WriteFile(knob, old, 0); err != nil {
-			t.Errorf("restoring %s: %v", knob, err)
-		}
-	})
-	if meminfoKiB(t, "HugePages_Free:") < n {
-		t.Skipf("the kernel found no room for %d huge pages", n)
 	}
 }

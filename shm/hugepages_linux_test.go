@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"errors"
 	"os"
-	"strconv"
 	"strings"
 	"testing"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/vmkit/vmkit/internal/testchild"
 	"github.com/vmkit/vmkit/mem"
 	"github.com/vmkit/vmkit/proc"
 	"github.com/vmkit/vmkit/shm"
@@ -21,11 +21,11 @@ import (
 // places it on a huge page boundary, that the kernel maps it with huge
 // pages, and that what is written survives a detach.
 func TestSysVHugePagesAttach(t *testing.T) {
-	hp := meminfoKiB(t, "Hugepagesize:") << 10
+	hp := testchild.MeminfoKiB(t, "Hugepagesize:") << 10
 	if hp == 0 {
 		t.Skip("no huge pages on this system")
 	}
-	reserveHugePages(t, 2)
+	testchild.ReserveHugePages(t, 2)
 	s, err := shm.SysV(shm.Private, hp/2, shm.SysVCreate|shm.SysVHugePages|0o600)
 	if err != nil {
 		t.Fatal(err)
@@ -63,48 +63,6 @@ func TestSysVHugePagesAttach(t *testing.T) {
 	}
 }
 
-// meminfoKiB reads a "Key: N kB" line of /proc/meminfo (0 if absent).
-func meminfoKiB(t *testing.T, key string) int {
-	t.Helper()
-	b, err := os.ReadFile("/proc/meminfo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, key); ok {
-			n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
-			return n
-		}
-	}
-	return 0
-}
-
-// reserveHugePages makes sure n huge pages are free, raising
-// vm.nr_hugepages for the test (and restoring it after) when it can.
-func reserveHugePages(t *testing.T, n int) {
-	t.Helper()
-	const knob = "/proc/sys/vm/nr_hugepages"
-	if meminfoKiB(t, "HugePages_Free:") >= n {
-		return
-	}
-	old, err := os.ReadFile(knob)
-	if err != nil {
-		t.Skipf("cannot read %s: %v", knob, err)
-	}
-	total, _ := strconv.Atoi(strings.TrimSpace(string(old)))
-	if err := os.WriteFile(knob, []byte(strconv.Itoa(total+n)), 0); err != nil {
-		t.Skipf("cannot reserve huge pages (%v): run as root or raise %s", err, knob)
-	}
-	t.Cleanup(func() {
-		if err := os.WriteFile(knob, old, 0); err != nil {
-			t.Errorf("restoring %s: %v", knob, err)
-		}
-	})
-	if meminfoKiB(t, "HugePages_Free:") < n {
-		t.Skipf("the kernel found no room for %d huge pages", n)
-	}
-}
-
 // TestSysVHugePagesAttachAnyPlacement attaches a huge page segment of half
 // a huge page with the address space shifted a page at a time, so that the
 // first range Attach reserves falls on a huge page boundary in some rounds.
@@ -113,11 +71,11 @@ func reserveHugePages(t *testing.T, n int) {
 // SHM_REMAP, mapped the whole huge page, over whatever lay after the
 // reservation.
 func TestSysVHugePagesAttachAnyPlacement(t *testing.T) {
-	hp := meminfoKiB(t, "Hugepagesize:") << 10
+	hp := testchild.MeminfoKiB(t, "Hugepagesize:") << 10
 	if hp == 0 {
 		t.Skip("no huge pages on this system")
 	}
-	reserveHugePages(t, 1)
+	testchild.ReserveHugePages(t, 1)
 	s, err := shm.SysV(shm.Private, hp/2, shm.SysVCreate|shm.SysVHugePages|0o600)
 	if err != nil {
 		t.Fatal(err)
@@ -160,11 +118,11 @@ func TestSysVHugePagesAttachAnyPlacement(t *testing.T) {
 // a page at a time, so that some first attempts land on a huge page
 // boundary, where the kernel attaches such a segment at once.
 func TestSysVHugePagesRemap(t *testing.T) {
-	hp := meminfoKiB(t, "Hugepagesize:") << 10
+	hp := testchild.MeminfoKiB(t, "Hugepagesize:") << 10
 	if hp == 0 {
 		t.Skip("no huge pages on this system")
 	}
-	reserveHugePages(t, 2)
+	testchild.ReserveHugePages(t, 2)
 	s, err := shm.SysV(shm.Private, 2*hp, shm.SysVCreate|shm.SysVHugePages|0o600)
 	if err != nil {
 		t.Fatal(err)
