@@ -249,9 +249,9 @@
 // costs 4.5 to 6 ns, 0.8 to 1.0 times glibc's in C and about 0.65 times
 // modernc's; the package-level pair about 8 ns (1.4 times glibc's), because
 // each call pins to the P; a ring of live blocks costs under half of glibc's
-// time (6 ns a step through a Cache: 0.86 times modernc's slice API, 1.17
-// times its uintptr API), and realloc growth about as much as glibc's (0.9 to
-// 1.1 times). A 32 KiB pair costs 14 to 16 ns through a Cache and 26 to 28
+// time (6 to 6.5 ns a step through a Cache: 0.86 to 0.89 times modernc's
+// slice API, 1.17 to 1.23 times its uintptr API), and realloc growth about
+// as much as glibc's (0.9 to 1.1 times). A 32 KiB pair costs 14 to 16 ns through a Cache and 26 to 28
 // through the package (glibc 26 to 28), and a ring of 16-128 KiB blocks 0.35
 // to 0.85 times glibc's time. Two goroutines that free each other's blocks
 // run at 4.6 to 12.9 times glibc's throughput, but only 0.7 to 1.4 times one
