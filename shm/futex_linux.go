@@ -2,6 +2,7 @@ package shm
 
 import (
 	"errors"
+	"math"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -68,8 +69,9 @@ func errTimeout(timeout time.Duration) error {
 }
 
 // Wake wakes up to n goroutines or processes sleeping in Wait on the shared
-// word w (futex(2) FUTEX_WAKE) and returns how many it woke. Change the word
-// before calling Wake, or a waiter may sleep again.
+// word w (futex(2) FUTEX_WAKE) and returns how many it woke; math.MaxInt
+// wakes them all. Change the word before calling Wake, or a waiter may
+// sleep again.
 func Wake(w *atomic.Uint32, n int) (int, error) {
 	if w == nil {
 		return 0, &Error{Op: "futex(FUTEX_WAKE)", Err: unix.EINVAL, Hint: "nil word"}
@@ -77,7 +79,9 @@ func Wake(w *atomic.Uint32, n int) (int, error) {
 	if n <= 0 {
 		return 0, &Error{Op: "futex(FUTEX_WAKE)", Err: unix.EINVAL, Hint: "wake at least one waiter, not " + strconv.Itoa(n)}
 	}
-	woke, err := sys.FutexWake((*uint32)(unsafeWord(w)), n)
+	// The kernel reads n as a 32-bit int: math.MaxInt would arrive as -1
+	// and 1<<32 as 0, each of which wakes one waiter.
+	woke, err := sys.FutexWake((*uint32)(unsafeWord(w)), min(n, math.MaxInt32))
 	if err != nil {
 		return 0, &Error{Op: "futex(FUTEX_WAKE)", Err: err, Hint: futexHint(err)}
 	}

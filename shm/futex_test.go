@@ -5,8 +5,10 @@ package shm_test
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -160,5 +162,50 @@ loop:
 	}
 	if sent < 10 {
 		t.Fatalf("only %d signals sent during the wait: the test proves nothing", sent)
+	}
+}
+
+// Wake(w, n) with n above the kernel's int (math.MaxInt, the natural "wake
+// them all") must wake every waiter: futex(2) reads n as a 32-bit int, and
+// math.MaxInt truncated to it is -1, and 1<<32 is 0, each of which wakes
+// one.
+func TestWakeAllWithMaxInt(t *testing.T) {
+	seg, err := shm.Anonymous(4096, "wakeall")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer seg.Close()
+	m, err := seg.Map(mem.Read | mem.Write)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, _ := shm.Word(m.Bytes(), 0)
+	ns := []int{math.MaxInt}
+	if strconv.IntSize == 64 {
+		one := uint64(1)
+		big := int(one << 32)
+		ns = append(ns, big, big>>1) // 1<<31 arrives as MinInt32: wakes one too
+	}
+	for _, n := range ns {
+		w.Store(0)
+		const waiters = 3
+		done := make(chan error, waiters)
+		for range waiters {
+			go func() { done <- shm.Wait(w, 0, 3*time.Second) }()
+		}
+		time.Sleep(200 * time.Millisecond) // let them reach the futex
+		w.Store(1)
+		woke, err := shm.Wake(w, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range waiters {
+			if err := <-done; err != nil {
+				t.Errorf("Wake(w, %d): a waiter was not woken: %v", n, err)
+			}
+		}
+		if woke != waiters {
+			t.Errorf("Wake(w, %d) woke %d waiters, want %d", n, woke, waiters)
+		}
 	}
 }
