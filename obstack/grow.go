@@ -11,11 +11,14 @@ import (
 // and left by Finish or Free. See doc.go.
 
 // begin enters the growing state: the object starts at next rounded up to
-// the alignment, in a new chunk if that is past the current one.
-func (o *Obstack) begin(op string) error {
+// the alignment, in a new chunk if that is past the current one or leaves
+// less than need bytes. The chunk is taken before the state changes, so
+// that a failure, even one that panics (OnAllocFailed may, and so may
+// ChunkAlloc), leaves no object growing.
+func (o *Obstack) begin(op string, need int) error {
 	p := alignUp(o.next, o.mask)
-	if len(o.chunks) == 0 || p >= o.limit { // no object starts at the end: see allocSlow
-		if err := o.newChunk(op, 0, o.mask); err != nil {
+	if len(o.chunks) == 0 || p >= o.limit || uintptr(need) > o.limit-p { // no object starts at the end: see allocSlow
+		if err := o.newChunk(op, need, o.mask); err != nil {
 			return err
 		}
 		p = alignUp(o.next, o.mask)
@@ -33,18 +36,13 @@ func (o *Obstack) reserve(op string, n int) (uintptr, error) {
 	if n < 0 || n > maxObject {
 		return 0, &Error{Op: op, Err: ErrSize, Detail: fmt.Sprintf("size %d: want 0 up to %d", n, maxObject)}
 	}
-	began := !o.growing
-	if began {
-		if err := o.begin(op); err != nil {
+	if !o.growing {
+		if err := o.begin(op, n); err != nil { // room for n bytes, or no object
 			return 0, err
 		}
 	}
 	if uintptr(n) > o.limit-o.next {
 		if err := o.newChunk(op, n, o.mask); err != nil {
-			if began { // leave no object growing: the call failed
-				o.growing = false
-				o.settle()
-			}
 			return 0, err
 		}
 	}

@@ -967,3 +967,67 @@ func TestEmpty(t *testing.T) {
 	o.Release()
 	check("Release", true)
 }
+
+// TestPanicOnAllocFailedLeavesNoObject: OnAllocFailed may panic (GNU's
+// handler exits or longjmps), and so may ChunkAlloc. A grow that starts an
+// object in a chunk with too little room for it, and then cannot get a new
+// chunk, must leave the obstack as it was once the panic is recovered: no
+// object growing, so that the next allocation works.
+func TestPanicOnAllocFailedLeavesNoObject(t *testing.T) {
+	for _, how := range []string{"OnAllocFailed", "ChunkAlloc"} {
+		for _, op := range []string{"Grow", "Write", "Blank", "Int", "Printf"} {
+			t.Run(how+"/"+op, func(t *testing.T) {
+				fail := false
+				opts := obstack.Options{
+					ChunkSize: 256,
+					Alignment: 1,
+					ChunkAlloc: func(n int) ([]byte, error) {
+						if fail {
+							if how == "ChunkAlloc" {
+								panic("source down")
+							}
+							return nil, errSourceDown
+						}
+						return make([]byte, n), nil
+					},
+					ChunkFree: func([]byte) {},
+				}
+				if how == "OnAllocFailed" {
+					opts.OnAllocFailed = func(err error) { panic(err) }
+				}
+				o := mustNew(t, opts)
+				if _, err := o.Alloc(o.Room() - 4); err != nil { // 4 bytes of room left
+					t.Fatal(err)
+				}
+				fail = true
+				func() {
+					defer func() {
+						if recover() == nil {
+							t.Fatal("no panic")
+						}
+					}()
+					big := make([]byte, 100)
+					switch op {
+					case "Grow":
+						o.Grow(big)
+					case "Write":
+						o.Write(big)
+					case "Blank":
+						o.Blank(100)
+					case "Int":
+						o.Int(1)
+					case "Printf":
+						o.Printf("%s", big)
+					}
+				}()
+				fail = false
+				if n := o.ObjectSize(); n != 0 {
+					t.Fatalf("after the panic an object of %d bytes grows", n)
+				}
+				if b, err := o.Copy([]byte("after")); err != nil || string(b) != "after" {
+					t.Fatalf("Copy after the recovered panic: %q, %v", b, err)
+				}
+			})
+		}
+	}
+}
