@@ -15,7 +15,9 @@ import (
 // of heap reserve, the GC left alone.
 type Options struct {
 	// StackBytes is how much goroutine stack to grow and touch before the
-	// section; 0 means 256 KiB. The section should not use more.
+	// section; 0 means 256 KiB, at most 256 MiB (64 MiB on 32-bit
+	// systems, whose goroutine stacks are smaller). The section should not
+	// use more.
 	StackBytes int
 	// HeapBytes is how much Go heap to fault in and leave free for the
 	// section's allocations; 0 means 16 MiB.
@@ -37,14 +39,19 @@ type Options struct {
 const (
 	defaultStack = 256 << 10
 	defaultHeap  = 16 << 20
-	maxStack     = 512 << 20 // below the runtime's 1 GB maximum stack
+	// maxStack keeps the grown stack within the runtime's maximum
+	// (1,000,000,000 bytes on 64-bit systems, 250,000,000 on 32-bit ones):
+	// stacks double in size, so a section of n bytes on top of the
+	// caller's frames needs a stack of the next power of two above n, and
+	// 512 MiB asked a 1 GiB stack, a fatal "stack overflow".
+	maxStack = int(64 << 20 << (2 * (^uintptr(0) >> 63))) // 256 MiB, or 64 MiB on 32-bit systems
 )
 
 // Validate reports the first option that cannot work.
 func (o Options) Validate() error {
 	switch {
 	case o.StackBytes < 0 || o.StackBytes > maxStack:
-		return fmt.Errorf("realtime: StackBytes %d: give 0 (default 256 KiB) up to 512 MiB", o.StackBytes)
+		return fmt.Errorf("realtime: StackBytes %d: give 0 (default 256 KiB) up to %d MiB", o.StackBytes, maxStack>>20)
 	case o.HeapBytes < 0:
 		return fmt.Errorf("realtime: HeapBytes %d: give 0 (default 16 MiB) or a positive size", o.HeapBytes)
 	case o.GCPercent < -1:

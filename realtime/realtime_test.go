@@ -86,6 +86,27 @@ func init() {
 		fmt.Printf("faults=%d,%d\n", f.Minor, f.Major)
 		return 0
 	})
+	testchild.Register("maxstack", func() int {
+		// The largest StackBytes that Validate accepts.
+		n := 1 << 30
+		for (realtime.Options{StackBytes: n}).Validate() != nil {
+			n -= 1 << 20
+		}
+		if err := realtime.Prepare(realtime.Options{StackBytes: n, OnFault: true}); err != nil {
+			fmt.Println("prepare:", err)
+			return 1
+		}
+		if _, err := realtime.Run(func() {}); err != nil {
+			fmt.Println("run:", err)
+			return 1
+		}
+		if err := realtime.Release(); err != nil {
+			fmt.Println("release:", err)
+			return 1
+		}
+		fmt.Printf("stack=%d\n", n)
+		return 0
+	})
 	testchild.Register("unprivileged", func() int {
 		err := realtime.Prepare(realtime.Options{})
 		fmt.Printf("prepared=%v\n", realtime.Prepared())
@@ -209,4 +230,16 @@ func TestAuditFindsCompaction(t *testing.T) {
 	if want := strings.TrimSpace(string(data)) == "1"; found != want {
 		t.Fatalf("Audit reported compaction: %v, the setting is %q", found, data)
 	}
+}
+
+// The largest stack that Validate accepts can be grown: 512 MiB was
+// accepted and asked the runtime for a 1 GiB stack, over its limit of
+// 1,000,000,000 bytes, which killed the process ("fatal error: stack
+// overflow").
+func TestLargestStackRuns(t *testing.T) {
+	out, code := testchild.Output(t, testchild.Command(t, "maxstack", nil))
+	if code != 0 || kv(out)["stack"] == "" {
+		t.Fatalf("Prepare and Run with the largest valid StackBytes: exit %d\n%.2000s", code, out)
+	}
+	t.Logf("largest valid StackBytes: %s", kv(out)["stack"])
 }
