@@ -20,7 +20,8 @@ type Options struct {
 	// use more.
 	StackBytes int
 	// HeapBytes is how much Go heap to fault in and leave free for the
-	// section's allocations; 0 means 16 MiB.
+	// section's allocations; 0 means 16 MiB. Prepare refuses reserves
+	// larger than the memory available (MemAvailable).
 	HeapBytes int
 	// GCPercent, when not 0, is passed to debug.SetGCPercent during
 	// Prepare; -1 turns the collector off until Release.
@@ -100,6 +101,16 @@ func Prepare(opts Options) error {
 	}
 	if err := mem.CanLockAll(flags); err != nil {
 		return fmt.Errorf("realtime: Prepare: %w", err)
+	}
+	// The reserves are faulted in and locked: more than the machine has
+	// would end in the runtime's fatal "out of memory" or the OOM killer.
+	avail, err := availableMemory()
+	if err != nil {
+		return fmt.Errorf("realtime: Prepare: %w", err)
+	}
+	if need := int64(opts.HeapBytes) + int64(opts.StackBytes); avail >= 0 && need > avail {
+		return fmt.Errorf("realtime: Prepare: HeapBytes %d and StackBytes %d need %s of RAM, more than the %s available (MemAvailable in /proc/meminfo); give smaller reserves",
+			opts.HeapBytes, opts.StackBytes, mem.FormatBytes(need), mem.FormatBytes(avail))
 	}
 	setTHP := false // this call turned THP off
 	if !opts.AllowHugePages {

@@ -1,7 +1,11 @@
 package realtime
 
 import (
+	"errors"
 	"fmt"
+	"os"
+	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -28,4 +32,23 @@ func setTHPDisabled(off bool) error {
 		return fmt.Errorf("prctl(PR_SET_THP_DISABLE, %d): %w", v, err)
 	}
 	return nil
+}
+
+// availableMemory is MemAvailable in /proc/meminfo, in bytes: what the
+// kernel estimates can be allocated without swapping.
+func availableMemory() (int64, error) {
+	data, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.SplitSeq(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "MemAvailable:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("/proc/meminfo: bad MemAvailable %q", strings.TrimSpace(v))
+			}
+			return kb << 10, nil
+		}
+	}
+	return 0, errors.New("/proc/meminfo has no MemAvailable line")
 }

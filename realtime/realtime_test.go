@@ -3,7 +3,9 @@ package realtime_test
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -105,6 +107,13 @@ func init() {
 			return 1
 		}
 		fmt.Printf("stack=%d\n", n)
+		return 0
+	})
+	testchild.Register("hugeheap", func() int {
+		heap, _ := strconv.Atoi(os.Getenv("VMKIT_TEST_HEAP"))
+		err := realtime.Prepare(realtime.Options{HeapBytes: heap, OnFault: true})
+		fmt.Printf("prepared=%v\n", realtime.Prepared())
+		fmt.Printf("err=%v\n", err)
 		return 0
 	})
 	testchild.Register("unprivileged", func() int {
@@ -242,4 +251,26 @@ func TestLargestStackRuns(t *testing.T) {
 		t.Fatalf("Prepare and Run with the largest valid StackBytes: exit %d\n%.2000s", code, out)
 	}
 	t.Logf("largest valid StackBytes: %s", kv(out)["stack"])
+}
+
+// A heap reserve larger than the machine's memory is refused before
+// anything changes. Prepare used to try to fault it in and lock it, which
+// ends in the runtime's fatal "out of memory" or the OOM killer; the child
+// runs under an address space limit of 4 GiB so that a regression dies
+// quickly instead of taking the machine's memory.
+func TestPrepareRefusesHeapLargerThanMemory(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector's shadow memory does not fit under RLIMIT_AS")
+	}
+	if _, err := exec.LookPath("prlimit"); err != nil {
+		t.Skip("prlimit not installed (util-linux)")
+	}
+	heap := 2 * testchild.MeminfoKiB(t, "MemTotal:") << 10
+	out, code := testchild.Output(t, testchild.Command(t, "hugeheap", []string{"prlimit", "--as=4294967296", "--"},
+		"VMKIT_TEST_HEAP="+strconv.Itoa(heap)))
+	m := kv(out)
+	if code != 0 || m["prepared"] != "false" || !strings.Contains(m["err"], "MemAvailable") {
+		t.Fatalf("Prepare with HeapBytes twice MemTotal: exit %d\n%.2000s", code, out)
+	}
+	t.Log(m["err"])
 }
