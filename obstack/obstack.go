@@ -415,6 +415,7 @@ func (o *Obstack) newChunk(op string, need int, amask uintptr) error {
 		nc.first, nc.emptyTo = p, p
 		copy(bytesAt(p, objSize), bytesAt(o.base, objSize))
 	}
+	var old []byte
 	if k := len(o.chunks); k > 0 {
 		c := &o.chunks[k-1]
 		top := o.next
@@ -422,7 +423,9 @@ func (o *Obstack) newChunk(op string, need int, amask uintptr) error {
 			top = o.base
 		}
 		if top <= c.first && !c.maybeEmpty {
-			o.freeChunk(k - 1)
+			old = c.mem
+			o.chunks[k-1] = chunk{}
+			o.chunks = o.chunks[:k-1]
 		} else {
 			c.used = top
 		}
@@ -430,24 +433,38 @@ func (o *Obstack) newChunk(op string, need int, amask uintptr) error {
 	o.chunks = append(o.chunks, nc)
 	o.end = end
 	o.limit = alignDown(end, o.mask)
+	o.fast = 0 // the caller settles
 	if o.growing {
 		o.base, o.next = p, p+objSize
 	} else {
 		o.next = start
 	}
+	if old != nil {
+		o.giveBack(old)
+	}
 	return nil
 }
 
-// freeChunk gives chunk i, the top of the stack, back to the source.
-func (o *Obstack) freeChunk(i int) {
-	c := o.chunks[i]
+// giveBack returns a chunk to the source. The chunk is off the stack, and
+// nothing of the obstack's state points into it any more: ChunkFree may
+// panic, and once that panic is recovered the obstack must not write into
+// memory the source has taken back.
+func (o *Obstack) giveBack(mem []byte) {
 	if invariants {
-		poison(c.mem)
+		poison(mem)
 	}
-	o.chunks[i] = chunk{}
-	o.chunks = o.chunks[:i]
 	o.stats.ChunkFrees++
-	o.src.free(c.mem)
+	o.src.free(mem)
+}
+
+// giveBackAll gives back chunks taken off the stack (a slice beyond its
+// length, which it clears), the last first.
+func (o *Obstack) giveBackAll(cs []chunk) {
+	for j := len(cs) - 1; j >= 0; j-- {
+		mem := cs[j].mem
+		cs[j] = chunk{}
+		o.giveBack(mem)
+	}
 }
 
 func (o *Obstack) failed(err error) error {
@@ -506,11 +523,9 @@ func (o *Obstack) free(op string, addr, n uintptr) error {
 				"the object %#x+%d runs %d bytes past the allocated end %#x of its chunk %#x-%#x: it was already freed, at least in part",
 				addr, n, addr+n-used, used, c.start(), c.end())}
 		}
-		for j := len(o.chunks) - 1; j > i; j-- {
-			o.freeChunk(j)
-		}
-		c = &o.chunks[i]
-		if invariants && i == len(o.chunks)-1 {
+		above := o.chunks[i+1:] // given back once the state is set
+		o.chunks = o.chunks[:i+1]
+		if invariants {
 			poison(bytesAt(addr, used-addr))
 		}
 		// A zero-length object at first may have been allocated before the
@@ -527,6 +542,7 @@ func (o *Obstack) free(op string, addr, n uintptr) error {
 		o.end = c.end()
 		o.limit = alignDown(o.end, o.mask)
 		o.settle()
+		o.giveBackAll(above)
 		return nil
 	}
 	return &Error{Op: op, Addr: addr, Err: ErrNotAllocated, Detail: o.describeForeign()}
@@ -551,13 +567,12 @@ func (o *Obstack) describeForeign() string {
 }
 
 func (o *Obstack) freeAll() {
-	for j := len(o.chunks) - 1; j >= 0; j-- {
-		o.freeChunk(j)
-	}
+	all := o.chunks
 	o.chunks = o.chunks[:0]
 	o.next, o.limit, o.end, o.base = 0, 0, 0, 0
 	o.growing = false
 	o.settle()
+	o.giveBackAll(all)
 }
 
 // Release frees everything, gives every chunk back to the chunk source, and

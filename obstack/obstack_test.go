@@ -1031,3 +1031,77 @@ func TestPanicOnAllocFailedLeavesNoObject(t *testing.T) {
 		}
 	}
 }
+
+// TestPanicInChunkFree: a ChunkFree that panics, once recovered, must not
+// leave the obstack pointing into the chunk it was giving back: later
+// objects would be written into memory the source owns again. Each way a
+// chunk goes back is tried: Free to a lower chunk, Free(nil), and a new
+// chunk that replaces one holding only the growing object.
+func TestPanicInChunkFree(t *testing.T) {
+	for _, how := range []string{"Free", "Free(nil)", "grow"} {
+		t.Run(how, func(t *testing.T) {
+			var freed [][]byte
+			panicking := false
+			o := mustNew(t, obstack.Options{
+				ChunkSize:  64,
+				ChunkAlloc: func(n int) ([]byte, error) { return make([]byte, n), nil },
+				ChunkFree: func(c []byte) {
+					for i := range c {
+						c[i] = 0xf0
+					}
+					freed = append(freed, c)
+					if panicking {
+						panicking = false
+						panic("ChunkFree failed")
+					}
+				},
+			})
+			mark, _ := o.Alloc(0)
+			for range 3 { // fill the first chunk, then open a second
+				o.Copy(bytes.Repeat([]byte{1}, 24))
+			}
+			panicking = true
+			func() {
+				defer func() { recover() }()
+				switch how {
+				case "Free":
+					o.Free(mark)
+				case "Free(nil)":
+					o.Free(nil)
+				case "grow":
+					o.Grow(make([]byte, 40))  // an object alone in a third chunk,
+					o.Grow(make([]byte, 200)) // which moves to a fourth
+				}
+			}()
+			if panicking {
+				t.Fatal("ChunkFree was not called")
+			}
+			if o.ObjectSize() > 0 { // the move happened, the 200 bytes did not
+				b := o.Finish()
+				for i := range b {
+					b[i] = 0x11
+				}
+			}
+			var objs [][]byte
+			for i := range 40 {
+				b, err := o.Copy(bytes.Repeat([]byte{byte(i)}, 1+i%30))
+				if err != nil {
+					t.Fatal(err)
+				}
+				objs = append(objs, b)
+			}
+			for _, c := range freed {
+				for i, v := range c {
+					if v != 0xf0 {
+						t.Fatalf("byte %d of a chunk given back to the source was written after ChunkFree", i)
+					}
+				}
+			}
+			for i, b := range objs {
+				if !bytes.Equal(b, bytes.Repeat([]byte{byte(i)}, 1+i%30)) {
+					t.Fatalf("object %d changed: %x", i, b)
+				}
+			}
+		})
+	}
+}
