@@ -595,6 +595,11 @@ func TestParseStatus(t *testing.T) {
 			want: proc.ProcessStatus{Name: "kthreadd", Pid: 2, Threads: 1}},
 		"bad size": {text: "VmRSS:\tlots kB\n", wantErr: true},
 		"bad pid":  {text: "Pid:\tme\n", wantErr: true},
+		// Sizes are bytes in an int64: these wrapped to negative and
+		// zero byte counts before.
+		"size overflows":  {text: "VmSize:\t9007199254740992 kB\n", wantErr: true},
+		"size wraps to 0": {text: "VmLck:\t18014398509481984 kB\n", wantErr: true},
+		"negative size":   {text: "VmRSS:\t-4 kB\n", wantErr: true},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {

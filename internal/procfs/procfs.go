@@ -8,6 +8,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"math"
 	"os"
 	"strconv"
 )
@@ -40,12 +41,16 @@ func StatusFields(pid int) (map[string]string, error) {
 	return m, sc.Err()
 }
 
-// KiB parses a status value such as "1234 kB" into bytes.
+// KiB parses a status value such as "1234 kB" into bytes. A negative size,
+// or one whose byte count overflows an int64, is an error.
 func KiB(v string) (int64, error) {
 	v = string(bytes.TrimSuffix([]byte(v), []byte(" kB")))
 	n, err := strconv.ParseInt(string(bytes.TrimSpace([]byte(v))), 10, 64)
 	if err != nil {
 		return 0, fmt.Errorf("procfs: bad size %q: %w", v, err)
+	}
+	if n < 0 || n > math.MaxInt64/1024 {
+		return 0, fmt.Errorf("procfs: bad size %q: %w", v, strconv.ErrRange)
 	}
 	return n * 1024, nil
 }
