@@ -313,7 +313,9 @@ func (m *model) step(op int) {
 		}
 		m.grew(err, b, zero)
 	case 12: // Grow with a piece of the growing object itself
-		if !m.growing || len(m.grow) == 0 {
+		// Each such grow may double the object: past maxSelfGrow, 2000
+		// steps would take more memory than the machine has.
+		if !m.growing || len(m.grow) == 0 || len(m.grow) > maxSelfGrow {
 			return
 		}
 		from := m.rnd() % len(m.grow)
@@ -465,6 +467,11 @@ func (m *model) step(op int) {
 		}
 	}
 }
+
+// maxSelfGrow is the size above which the model no longer grows the object
+// with a piece of itself (which FuzzOps, doubling it at every step, had
+// take 24 GB and the out-of-memory killer).
+const maxSelfGrow = 64 << 10
 
 func wordBytes(v uint64, size int) []byte {
 	b := make([]byte, 8)
