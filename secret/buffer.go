@@ -70,9 +70,11 @@ type Buffer struct {
 func New(size int) (*Buffer, error) { return Options{}.New(size) }
 
 // NewFrom returns a buffer holding a copy of b and then wipes b (fills it
-// with zeros). An empty b is an error; the others are New's. On error b is
-// left as it was, so that the caller can retry, for example with
-// AllowUnlocked, or wipe it.
+// with zeros). An empty b is an error, and so is a b that the process
+// cannot write (a ReadOnly or NoAccess Buffer's Bytes, a string's bytes),
+// since it could not be wiped; the others are New's. On error b is left as
+// it was, so that the caller can retry, for example with AllowUnlocked, or
+// wipe it.
 func NewFrom(b []byte) (*Buffer, error) { return Options{}.NewFrom(b) }
 
 // NewRandom returns a buffer of size bytes filled by the kernel's random
@@ -90,6 +92,13 @@ func (o Options) NewFrom(b []byte) (*Buffer, error) {
 	if len(b) == 0 {
 		return nil, errors.New("secret: NewFrom: empty input: a secret has at least one byte")
 	}
+	// b may be memory the process cannot write (or read): a ReadOnly or
+	// NoAccess Buffer's Bytes, a string's bytes. Wiping it would kill the
+	// process with a fault, so every page of it is tried first, changing
+	// nothing.
+	if err := mem.Try(func() { touchPages(b) }); err != nil {
+		return nil, fmt.Errorf("secret: NewFrom(%d bytes): the input is not writable memory, and NewFrom wipes what it copies: %w; it was left as it was. For read-only bytes (a ReadOnly or NoAccess Buffer's, a string's) use New and With to copy them, and wipe the original where it can be", len(b), err)
+	}
 	buf, err := o.make("NewFrom("+strconv.Itoa(len(b))+" bytes)", len(b))
 	if err != nil {
 		return nil, err
@@ -98,6 +107,23 @@ func (o Options) NewFrom(b []byte) (*Buffer, error) {
 	clear(b)
 	return buf, nil
 }
+
+// touchPages reads one byte of b in each page it spans and writes the same
+// value back, so that a page that cannot be read or written faults here,
+// before anything of b has changed.
+func touchPages(b []byte) {
+	ps := mem.PageSize()
+	skew := int(addrOf(b) % uintptr(ps)) // b[0]'s offset in its page
+	for i := 0; i < len(b); i += ps - (i+skew)%ps {
+		storeByte(&b[i], b[i])
+	}
+}
+
+// storeByte is not inlined, so that the compiler cannot drop a store of the
+// value just loaded from the same address.
+//
+//go:noinline
+func storeByte(p *byte, v byte) { *p = v }
 
 // NewRandom is NewRandom with the options o.
 func (o Options) NewRandom(size int) (*Buffer, error) {

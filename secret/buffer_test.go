@@ -8,6 +8,7 @@ import (
 	"go/parser"
 	"go/token"
 	"math"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -413,5 +414,56 @@ func TestNothingHappensOnImport(t *testing.T) {
 	}
 	if err := secret.Purge(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// NewFrom wipes its input, so input it cannot write (a ReadOnly or NoAccess
+// buffer's Bytes, bytes in a read-only page) is an error that leaves it as
+// it was, not a fault that kills the process.
+func TestNewFromReadOnlyInput(t *testing.T) {
+	want := []byte("0123456789abcdef")
+	for _, prot := range []string{"ReadOnly", "NoAccess", "second page read-only"} {
+		t.Run(prot, func(t *testing.T) {
+			k, err := secret.Options{Standalone: true}.New(3 * os.Getpagesize())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer k.Destroy()
+			ps := os.Getpagesize()
+			in := k.Bytes()[ps-8 : ps+8] // spans two pages
+			copy(in, want)
+			switch prot {
+			case "ReadOnly":
+				k.ReadOnly()
+			case "NoAccess":
+				k.NoAccess()
+			case "second page read-only":
+				in = k.Bytes()[len(k.Bytes())-ps-8 : len(k.Bytes())-ps+8]
+				copy(in, want)
+				// The data ends flush against the rear guard, on a page
+				// boundary: make the last page alone read-only, so that the
+				// input's first bytes could be wiped and its last not.
+				last := k.Bytes()[len(k.Bytes())-ps:]
+				if err := mem.Protect(last, mem.Read); err != nil {
+					t.Fatal(err)
+				}
+				defer mem.Protect(last, mem.Read|mem.Write)
+			}
+			b, err := secret.NewFrom(in)
+			if err == nil {
+				b.Destroy()
+				t.Fatal("NewFrom of memory it cannot wipe succeeded")
+			}
+			t.Log(err)
+			if !strings.Contains(err.Error(), "not writable") {
+				t.Errorf("error %q does not say why", err)
+			}
+			k.With(func(p []byte) error {
+				if got := in; !bytes.Equal(got, want) {
+					t.Errorf("input changed: %q", got)
+				}
+				return nil
+			})
+		})
 	}
 }
