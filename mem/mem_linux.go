@@ -259,6 +259,12 @@ func MapFile(f *os.File, offset int64, length int, prot Prot, flags Flags) (*Map
 		switch {
 		case errors.Is(merr, unix.EACCES):
 			e.Hint = fileAccessHint(f, prot, flags)
+		case errors.Is(merr, unix.ENODEV):
+			// mmap gives ENODEV for a directory, a pipe or a socket too,
+			// not only for a filesystem without mmap.
+			if st, err := f.Stat(); err == nil && !st.Mode().IsRegular() && st.Mode()&os.ModeDevice == 0 {
+				e.Hint = "not a regular file (" + st.Mode().Type().String() + "): only regular files and devices can be mapped"
+			}
 		case errors.Is(merr, unix.EINVAL) && flags&(HugePages|Huge2MB|Huge1GB) != 0 && page == uintptr(pageSize):
 			e.Hint = "huge page flags map anonymous memory only: to map a file of huge pages, put it on hugetlbfs (or make a memfd with MFD_HUGETLB) and map it without them"
 		}

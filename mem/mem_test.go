@@ -331,6 +331,29 @@ func TestMapFileReadOnlyFileSharedWrite(t *testing.T) {
 	}
 }
 
+// mmap refuses a directory or a pipe with ENODEV, whose hint used to blame
+// the filesystem ("does not support memory mapping"); it now names the kind
+// of file.
+func TestMapFileNotRegular(t *testing.T) {
+	dir, err := os.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dir.Close()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	for _, f := range []*os.File{dir, r} {
+		_, err := mem.MapFile(f, 0, ps, mem.Read, 0)
+		if !errors.Is(err, unix.ENODEV) || !strings.Contains(err.Error(), "not a regular file") || strings.Contains(err.Error(), "filesystem") {
+			t.Errorf("MapFile of %s: %v; want ENODEV that says it is not a regular file", f.Name(), err)
+		}
+	}
+}
+
 func TestReadAtWriteAtBounds(t *testing.T) {
 	m := mustMap(t, 2*ps, mem.Read|mem.Write, 0)
 	if n, err := m.WriteAt([]byte("abc"), int64(2*ps-3)); n != 3 || err != nil {
