@@ -41,7 +41,8 @@ type Options struct {
 	// ChunkAlloc and ChunkFree are the chunk source (GNU's
 	// obstack_chunk_alloc and obstack_chunk_free). Set both or neither.
 	// ChunkAlloc returns at least size bytes, or an error; the obstack uses
-	// every byte it returns. ChunkFree gets back exactly the slices
+	// every byte it returns. A chunk that is too short, or that overlaps
+	// the current chunk, is refused with an error matching ErrChunkSource. ChunkFree gets back exactly the slices
 	// ChunkAlloc returned, each once. The obstack keeps a reference to every
 	// chunk it holds, so Go memory (make) is a valid, if pointless, source.
 	//
@@ -405,6 +406,11 @@ func (o *Obstack) newChunk(op string, need int, amask uintptr) error {
 		return o.failed(&Error{Op: op, Size: size, Err: ErrChunkSource,
 			Detail: fmt.Sprintf("ChunkAlloc(%d) returned %d bytes; it must return at least the size asked for, or an error", size, len(mem))})
 	}
+	if c, ok := o.overlap(mem); ok {
+		// Not given back: ChunkFree would get memory twice.
+		return o.failed(&Error{Op: op, Size: size, Err: ErrChunkSource,
+			Detail: fmt.Sprintf("ChunkAlloc(%d) returned %#x-%#x, which overlaps the chunk %#x-%#x that the obstack holds; it must return memory not in use", size, addrOf(mem), addrOf(mem)+uintptr(len(mem)), c.start(), c.end())})
+	}
 	o.stats.ChunkAllocs++
 	nc := chunk{mem: mem}
 	start, end := nc.start(), nc.end()
@@ -443,6 +449,25 @@ func (o *Obstack) newChunk(op string, need int, amask uintptr) error {
 		o.giveBack(old)
 	}
 	return nil
+}
+
+// overlap returns a chunk the obstack holds that mem overlaps: a source
+// that hands out a chunk in use (the same buffer every time, say) would
+// have objects overwrite each other. It compares with the current chunk,
+// the one such a source most likely repeats, and with every chunk when
+// built with the invariants tag (a walk that would make filling n chunks
+// cost n² otherwise).
+func (o *Obstack) overlap(mem []byte) (*chunk, bool) {
+	lo, hi := addrOf(mem), addrOf(mem)+uintptr(len(mem))
+	for i := len(o.chunks) - 1; i >= 0; i-- {
+		if c := &o.chunks[i]; lo < c.end() && c.start() < hi {
+			return c, true
+		}
+		if !invariants {
+			break
+		}
+	}
+	return nil, false
 }
 
 // giveBack returns a chunk to the source. The chunk is off the stack, and

@@ -1105,3 +1105,31 @@ func TestPanicInChunkFree(t *testing.T) {
 		})
 	}
 }
+
+// TestSourceReturnsChunkInUse: a ChunkAlloc that returns memory the obstack
+// already holds (here the same buffer every time) is refused with
+// ErrChunkSource, not used: objects in it would overwrite each other.
+func TestSourceReturnsChunkInUse(t *testing.T) {
+	buf := make([]byte, 4096)
+	var freed int
+	o := mustNew(t, obstack.Options{
+		ChunkSize:  128,
+		ChunkAlloc: func(n int) ([]byte, error) { return buf[:n], nil },
+		ChunkFree:  func([]byte) { freed++ },
+	})
+	a, err := o.Copy(bytes.Repeat([]byte{'a'}, 100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := o.Copy(bytes.Repeat([]byte{'b'}, 100)) // needs a second chunk
+	if !errors.Is(err, obstack.ErrChunkSource) || !strings.Contains(fmt.Sprint(err), "overlaps") {
+		t.Fatalf("second chunk from the same buffer: %v, want ErrChunkSource", err)
+	}
+	if b != nil || !bytes.Equal(a, bytes.Repeat([]byte{'a'}, 100)) {
+		t.Fatalf("the first object changed: %q", a)
+	}
+	if freed != 0 {
+		t.Fatalf("ChunkFree called %d times with memory in use", freed)
+	}
+	t.Log(err)
+}
