@@ -385,8 +385,11 @@ func Protect(b []byte, p Prot) error {
 	}
 	if err := sys.Mprotect(ptr, uintptr(len(b)), int(p)); err != nil {
 		e := rangeErr("mprotect", ptr, uintptr(len(b)), err)
-		if errors.Is(err, unix.ENOMEM) {
+		switch {
+		case errors.Is(err, unix.ENOMEM):
 			e.Hint = "part of the range is not mapped, the change would split a mapping past vm.max_map_count, or making private memory writable exceeds the overcommit limit (vm.overcommit_memory)"
+		case errors.Is(err, unix.EACCES):
+			e.Hint = protectAccessHint
 		}
 		return e
 	}
@@ -610,6 +613,10 @@ func FileAdvise(f *os.File, offset, length int64, a FileAdvice) error {
 	return nil
 }
 
+// protectAccessHint explains mprotect's EACCES, which only file mappings
+// give.
+const protectAccessHint = "a shared mapping of a file opened read-only cannot be made writable (map a file opened with os.O_RDWR), and one on a filesystem mounted noexec cannot be made executable"
+
 // Protect changes the protection of the whole mapping.
 func (m *Mapping) Protect(p Prot) error {
 	if err := checkProt(p); err != nil {
@@ -621,7 +628,11 @@ func (m *Mapping) Protect(p Prot) error {
 		return ErrClosed
 	}
 	if err := sys.Mprotect(m.base, m.size, int(p)); err != nil {
-		return rangeErr("mprotect", m.base, m.size, err)
+		e := rangeErr("mprotect", m.base, m.size, err)
+		if errors.Is(err, unix.EACCES) {
+			e.Hint = protectAccessHint
+		}
+		return e
 	}
 	m.prot = p
 	return nil

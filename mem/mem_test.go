@@ -329,6 +329,18 @@ func TestMapFileReadOnlyFileSharedWrite(t *testing.T) {
 	if !errors.Is(err, unix.EACCES) || !strings.Contains(err.Error(), "O_RDWR") {
 		t.Fatalf("shared writable mapping of read-only file: %v", err)
 	}
+	// Mapped readable, then made writable: mprotect's EACCES had no hint.
+	m, err := mem.MapFile(ro, 0, ps, mem.Read, mem.Shared)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if err := m.Protect(mem.Read | mem.Write); !errors.Is(err, unix.EACCES) || !strings.Contains(err.Error(), "O_RDWR") {
+		t.Fatalf("Mapping.Protect writable of a shared read-only file: %v", err)
+	}
+	if err := mem.Protect(m.Bytes(), mem.Read|mem.Write); !errors.Is(err, unix.EACCES) || !strings.Contains(err.Error(), "O_RDWR") {
+		t.Fatalf("Protect writable of a shared read-only file: %v", err)
+	}
 }
 
 // mmap refuses a directory or a pipe with ENODEV, whose hint used to blame
