@@ -1,6 +1,7 @@
 package mem
 
 import (
+	"errors"
 	"runtime"
 	"runtime/debug"
 	"strconv"
@@ -62,6 +63,7 @@ func signalName(s syscall.Signal) string {
 // Try runs fn and turns a memory fault inside it (SIGSEGV or SIGBUS at an
 // address of at least 4096) into a *Fault error instead of a crash. Any
 // other panic, including a nil pointer dereference, propagates unchanged.
+// A nil fn is an error, as for realtime.Run.
 //
 // Try covers fn's own goroutine only: a fault in a goroutine that fn starts
 // still crashes the program. Faults inside the Go runtime while it holds
@@ -72,6 +74,9 @@ func signalName(s syscall.Signal) string {
 // aborts fn at the faulting instruction: stores before it have happened,
 // none after it have.
 func Try(fn func()) (err error) {
+	if fn == nil {
+		return errors.New("mem: Try(nil): give the function to run")
+	}
 	old := debug.SetPanicOnFault(true)
 	defer func() {
 		debug.SetPanicOnFault(old)

@@ -227,6 +227,14 @@ func TestTryPassesOtherPanics(t *testing.T) {
 
 var sink int
 
+// Try(nil) called the nil func, a nil dereference that propagated as a
+// panic; it is an argument error, as realtime.Run(nil) is.
+func TestTryNil(t *testing.T) {
+	if err := mem.Try(nil); err == nil || !strings.Contains(err.Error(), "Try(nil)") {
+		t.Fatalf("Try(nil) = %v, want an error that names the nil function", err)
+	}
+}
+
 func TestTryNoFault(t *testing.T) {
 	ran := false
 	if err := mem.Try(func() { ran = true }); err != nil || !ran {
