@@ -37,7 +37,7 @@ func Wait(w *atomic.Uint32, val uint32, timeout time.Duration) error {
 	var deadline time.Time
 	if timeout > 0 {
 		deadline = time.Now().Add(timeout)
-		t := unix.NsecToTimespec(int64(timeout))
+		t := unix.NsecToTimespec(int64(min(timeout, maxSleep)))
 		ts = &t
 	}
 	for {
@@ -55,14 +55,24 @@ func Wait(w *atomic.Uint32, val uint32, timeout time.Duration) error {
 			if left <= 0 {
 				return errTimeout(timeout)
 			}
-			*ts = unix.NsecToTimespec(int64(left))
+			*ts = unix.NsecToTimespec(int64(min(left, maxSleep)))
 			continue
 		case errors.Is(err, unix.ETIMEDOUT):
+			// A timeout beyond maxSleep sleeps in several parts.
+			if left := time.Until(deadline); timeout > maxSleep && left > 0 {
+				*ts = unix.NsecToTimespec(int64(min(left, maxSleep)))
+				continue
+			}
 			return errTimeout(timeout)
 		}
 		return &Error{Op: "futex(FUTEX_WAIT)", Err: err, Hint: futexHint(err)}
 	}
 }
+
+// maxSleep bounds one FUTEX_WAIT: a 32-bit system's timespec holds at
+// most MaxInt32 seconds (68 years), and a longer timeout wrapped to a
+// negative one, which the kernel refuses with EINVAL.
+const maxSleep = math.MaxInt32 * time.Second
 
 func errTimeout(timeout time.Duration) error {
 	return &Error{Op: "futex(FUTEX_WAIT)", Err: ErrTimeout, Hint: "no wake-up within " + timeout.String()}

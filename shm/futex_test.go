@@ -209,3 +209,37 @@ func TestWakeAllWithMaxInt(t *testing.T) {
 		}
 	}
 }
+
+// A timeout of 68 years or more is a long wait, not an error: on 32-bit
+// systems the timespec's seconds wrapped to a negative number, and Wait
+// returned EINVAL at once with a hint about alignment.
+func TestWaitVeryLongTimeout(t *testing.T) {
+	seg, err := shm.Anonymous(4096, "long")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer seg.Close()
+	m, err := seg.Map(mem.Read | mem.Write)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, _ := shm.Word(m.Bytes(), 0)
+	for _, years := range []time.Duration{70, 200, 292} {
+		d := years * 365 * 24 * time.Hour
+		done := make(chan error, 1)
+		go func() { done <- shm.Wait(w, 0, d) }()
+		select {
+		case err := <-done:
+			t.Fatalf("Wait with a timeout of %d years returned at once: %v", years, err)
+		case <-time.After(200 * time.Millisecond):
+		}
+		w.Store(1)
+		if _, err := shm.Wake(w, 1); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; err != nil {
+			t.Fatalf("woken: %v", err)
+		}
+		w.Store(0)
+	}
+}
