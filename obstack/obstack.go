@@ -80,7 +80,7 @@ func (opts Options) Validate() error {
 // package documentation.
 //
 // An Obstack is not safe for concurrent use. Its zero value is not usable:
-// call New. The garbage collector does not free its memory: call Release
+// call New (its allocations fail with an error saying so). The garbage collector does not free its memory: call Release
 // when done with it.
 type Obstack struct {
 	// The fields the fast paths read come first, in one cache line.
@@ -383,6 +383,9 @@ func (o *Obstack) settle() {
 //  4. The old current chunk is freed if nothing but the growing object was
 //     in it (GNU does the same), else it is kept below with its used end.
 func (o *Obstack) newChunk(op string, need int, amask uintptr) error {
+	if o.src == nil {
+		return &Error{Op: op, Err: ErrChunkSource, Detail: "this Obstack has no chunk source: it is a zero Obstack, which is not usable; make one with New"}
+	}
 	var objSize uintptr
 	if o.growing {
 		objSize = o.next - o.base
@@ -605,7 +608,9 @@ func (o *Obstack) freeAll() {
 // stays usable: a later allocation takes a new chunk.
 func (o *Obstack) Release() {
 	o.freeAll()
-	o.src.release()
+	if o.src != nil { // nil in a zero Obstack
+		o.src.release()
+	}
 }
 
 // errGrowing is the error of an allocation while an object grows.
@@ -677,6 +682,8 @@ func (o *Obstack) Stats() Stats {
 	for i := range o.chunks {
 		s.ChunkBytes += int64(len(o.chunks[i].mem))
 	}
-	s.SourceMaps, s.SourceBytes = o.src.counts()
+	if o.src != nil { // nil in a zero Obstack
+		s.SourceMaps, s.SourceBytes = o.src.counts()
+	}
 	return s
 }

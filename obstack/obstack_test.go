@@ -1133,3 +1133,23 @@ func TestSourceReturnsChunkInUse(t *testing.T) {
 	}
 	t.Log(err)
 }
+
+// The zero Obstack is documented as unusable; using it must say so, not
+// crash on a nil chunk source.
+func TestZeroObstack(t *testing.T) {
+	var o obstack.Obstack
+	if _, err := o.Alloc(10); err == nil || !strings.Contains(err.Error(), "New") {
+		t.Fatalf("Alloc on the zero Obstack: %v, want an error that says to call New", err)
+	}
+	if err := o.Grow([]byte("x")); err == nil {
+		t.Fatal("Grow on the zero Obstack succeeded")
+	}
+	if o.ObjectSize() != 0 {
+		t.Fatal("a failed Grow left an object")
+	}
+	if err := o.MakeRoom(10); err == nil {
+		t.Fatal("MakeRoom on the zero Obstack succeeded")
+	}
+	_ = o.Stats()
+	o.Release()
+}
