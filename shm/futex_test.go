@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -110,16 +111,7 @@ func TestWaitTimesOut(t *testing.T) {
 // to the waiting thread every millisecond: Wait must still sleep until its
 // deadline, and not much longer.
 func TestWaitTimeoutSurvivesSignals(t *testing.T) {
-	seg, err := shm.Anonymous(4096, "eintr")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer seg.Close()
-	m, err := seg.Map(mem.Read | mem.Write)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, _ := shm.Word(m.Bytes(), 0)
+	w := anonWord(t, "eintr")
 
 	const timeout = 150 * time.Millisecond
 	tids := make(chan int)
@@ -170,16 +162,7 @@ loop:
 // math.MaxInt truncated to it is -1, and 1<<32 is 0, each of which wakes
 // one.
 func TestWakeAllWithMaxInt(t *testing.T) {
-	seg, err := shm.Anonymous(4096, "wakeall")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer seg.Close()
-	m, err := seg.Map(mem.Read | mem.Write)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, _ := shm.Word(m.Bytes(), 0)
+	w := anonWord(t, "wakeall")
 	ns := []int{math.MaxInt}
 	if strconv.IntSize == 64 {
 		one := uint64(1)
@@ -214,16 +197,7 @@ func TestWakeAllWithMaxInt(t *testing.T) {
 // systems the timespec's seconds wrapped to a negative number, and Wait
 // returned EINVAL at once with a hint about alignment.
 func TestWaitVeryLongTimeout(t *testing.T) {
-	seg, err := shm.Anonymous(4096, "long")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer seg.Close()
-	m, err := seg.Map(mem.Read | mem.Write)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, _ := shm.Word(m.Bytes(), 0)
+	w := anonWord(t, "long")
 	for _, years := range []time.Duration{70, 200, 292} {
 		d := years * 365 * 24 * time.Hour
 		done := make(chan error, 1)
@@ -242,4 +216,24 @@ func TestWaitVeryLongTimeout(t *testing.T) {
 		}
 		w.Store(0)
 	}
+}
+
+// anonWord maps a page of a new anonymous segment for the test and returns
+// its first word; the segment is closed when the test ends.
+func anonWord(t *testing.T, name string) *atomic.Uint32 {
+	t.Helper()
+	seg, err := shm.Anonymous(4096, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { seg.Close() })
+	m, err := seg.Map(mem.Read | mem.Write)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := shm.Word(m.Bytes(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
 }
